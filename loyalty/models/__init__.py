@@ -1,0 +1,64 @@
+"""Every model, importable from one place so that Alembic and the services see the whole schema."""
+
+from loyalty.models.audit import AuditLog
+from loyalty.models.ledger import LoyaltyTransaction, PointLot, TransactionType
+from loyalty.models.member import (
+    ChannelIdentity,
+    ChannelKind,
+    Customer,
+    LoyaltyMember,
+    MemberStatus,
+)
+from loyalty.models.merchant import (
+    Membership,
+    Merchant,
+    MerchantStatus,
+    Offering,
+    Role,
+    Shop,
+    User,
+)
+from loyalty.models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
+from loyalty.models.program import ExpiryPolicy, LoyaltyProgram, LoyaltyTier, Rounding
+from loyalty.models.promotions import Promotion, PromotionRedemption, PromotionType
+from loyalty.models.rewards import (
+    CUSTOM_REWARD_TYPES,
+    Reward,
+    RewardType,
+    Voucher,
+    VoucherStatus,
+)
+
+__all__ = [
+    "CUSTOM_REWARD_TYPES",
+    "AuditLog",
+    "ChannelIdentity",
+    "ChannelKind",
+    "Customer",
+    "ExpiryPolicy",
+    "LoyaltyMember",
+    "LoyaltyProgram",
+    "LoyaltyTier",
+    "LoyaltyTransaction",
+    "MemberStatus",
+    "Membership",
+    "Merchant",
+    "MerchantStatus",
+    "Offering",
+    "OutboxChannel",
+    "OutboxMessage",
+    "OutboxStatus",
+    "PointLot",
+    "Promotion",
+    "PromotionRedemption",
+    "PromotionType",
+    "Reward",
+    "RewardType",
+    "Role",
+    "Rounding",
+    "Shop",
+    "TransactionType",
+    "User",
+    "Voucher",
+    "VoucherStatus",
+]

@@ -1,0 +1,20 @@
+"""Column types shared by the models: string enums that read the same in raw SQL on every database."""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import Enum
+
+
+def str_enum(enum_cls: type[enum.Enum], length: int = 20) -> Enum:
+    """Store an enum as its value in a VARCHAR with a CHECK, so raw SQL can compare with 'earn'."""
+    return Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+        name=enum_cls.__name__.lower(),
+    )

@@ -1,0 +1,90 @@
+"""The append-only points ledger and the lots that remember which points expire when."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from loyalty.db import Base, utcnow
+from loyalty.models.columns import str_enum
+
+
+class TransactionType(enum.StrEnum):
+    EARN = "earn"
+    REDEEM = "redeem"
+    EXPIRE = "expire"
+    ADJUST = "adjust"
+    REVERSE = "reverse"
+    BONUS = "bonus"
+
+
+class LoyaltyTransaction(Base):
+    """One movement of points. Rows are never updated or deleted: corrections are new rows."""
+
+    __tablename__ = "loyalty_transactions"
+    __table_args__ = (
+        UniqueConstraint("program_id", "idempotency_key"),
+        CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),
+        Index("ix_loyalty_transactions_member_created", "member_id", "created_at"),
+        Index("ix_loyalty_transactions_merchant_created", "merchant_id", "created_at"),
+        Index("ix_loyalty_transactions_reverses", "reverses_id"),
+        Index("ix_loyalty_transactions_reference", "merchant_id", "reference_type", "reference_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("loyalty_members.id", ondelete="CASCADE"))
+    type: Mapped[TransactionType] = mapped_column(str_enum(TransactionType))
+    points: Mapped[int]  # signed: credits positive, debits negative
+    balance_after: Mapped[int]
+    amount_cents: Mapped[int | None]
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="SET NULL"))
+    reference_type: Mapped[str | None] = mapped_column(String(40))
+    reference_id: Mapped[str | None] = mapped_column(String(64))
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_transactions.id"))
+    description: Mapped[str] = mapped_column(String(300), default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PointLot(Base):
+    """Points credited together. Debits consume lots oldest-first; expiry zeroes what remains."""
+
+    __tablename__ = "point_lots"
+    __table_args__ = (
+        CheckConstraint("points > 0", name="points_positive"),
+        CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_within_points"),
+        Index(
+            "ix_point_lots_member_open",
+            "member_id",
+            "expires_at",
+            "id",
+            postgresql_where=text("remaining > 0"),
+            sqlite_where=text("remaining > 0"),
+        ),
+        Index(
+            "ix_point_lots_expiry",
+            "expires_at",
+            postgresql_where=text("remaining > 0"),
+            sqlite_where=text("remaining > 0"),
+        ),
+        Index("ix_point_lots_transaction", "transaction_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("loyalty_members.id", ondelete="CASCADE"))
+    transaction_id: Mapped[int] = mapped_column(
+        ForeignKey("loyalty_transactions.id", ondelete="CASCADE")
+    )
+    points: Mapped[int]
+    remaining: Mapped[int]
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    transaction: Mapped[LoyaltyTransaction] = relationship()

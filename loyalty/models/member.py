@@ -1,0 +1,132 @@
+"""Customers of one merchant, their membership card in its programme and the channels that reach them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from loyalty.db import Base, utcnow
+from loyalty.models.columns import str_enum
+from loyalty.models.program import LoyaltyProgram, LoyaltyTier
+
+
+class MemberStatus(enum.StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
+
+
+class ChannelKind(enum.StrEnum):
+    TELEGRAM = "telegram"
+    SMS = "sms"
+    EMAIL = "email"
+    APPLE_DEVICE = "apple_device"
+    GOOGLE = "google"
+
+
+class Customer(Base):
+    """A person as one merchant knows them. The same person at another merchant is another row."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        # One customer per e-mail and per phone within a merchant; enrolment reports duplicates.
+        Index(
+            "uq_customers_merchant_email",
+            "merchant_id",
+            "email",
+            unique=True,
+            postgresql_where=text("email IS NOT NULL"),
+            sqlite_where=text("email IS NOT NULL"),
+        ),
+        Index(
+            "uq_customers_merchant_phone",
+            "merchant_id",
+            "phone",
+            unique=True,
+            postgresql_where=text("phone IS NOT NULL"),
+            sqlite_where=text("phone IS NOT NULL"),
+        ),
+        Index("ix_customers_merchant_name", "merchant_id", "name_search"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120), default="")
+    # Lower-cased, accent-free name for prefix search with an index on every database.
+    name_search: Mapped[str] = mapped_column(String(120), default="")
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    birthday: Mapped[date | None]
+    language: Mapped[str] = mapped_column(String(5), default="en")
+    # {"terms": {"granted": true, "at": iso, "version": "1"}, "marketing_email": {...}}
+    consents: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    erased_at: Mapped[datetime | None]
+
+
+class LoyaltyMember(Base):
+    __tablename__ = "loyalty_members"
+    __table_args__ = (
+        UniqueConstraint("program_id", "card_number"),
+        UniqueConstraint("program_id", "enrollment_key"),
+        CheckConstraint("points_balance >= 0", name="balance_not_negative"),
+        CheckConstraint("lifetime_points >= 0", name="lifetime_not_negative"),
+        Index("ix_loyalty_members_merchant_enrolled", "merchant_id", "enrolled_at"),
+        Index("ix_loyalty_members_program_activity", "program_id", "last_activity_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), unique=True
+    )
+    card_number: Mapped[str] = mapped_column(String(20))
+    # Part of the HMAC key of the member's QR token; rotating it revokes every printed token.
+    qr_secret: Mapped[str] = mapped_column(String(32))
+    points_balance: Mapped[int] = mapped_column(default=0)
+    lifetime_points: Mapped[int] = mapped_column(default=0)
+    tier_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_tiers.id", ondelete="SET NULL"))
+    status: Mapped[MemberStatus] = mapped_column(
+        str_enum(MemberStatus), default=MemberStatus.ACTIVE
+    )
+    enrollment_key: Mapped[str | None] = mapped_column(String(100))
+    enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    customer: Mapped[Customer] = relationship()
+    program: Mapped[LoyaltyProgram] = relationship()
+    tier: Mapped[LoyaltyTier | None] = relationship()
+    channels: Mapped[list[ChannelIdentity]] = relationship(back_populates="member")
+
+
+class ChannelIdentity(Base):
+    __tablename__ = "channel_identities"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "kind", "address"),
+        Index("ix_channel_identities_member", "member_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("loyalty_members.id", ondelete="CASCADE"))
+    kind: Mapped[ChannelKind] = mapped_column(str_enum(ChannelKind))
+    address: Mapped[str] = mapped_column(String(254))
+    verified_at: Mapped[datetime | None]
+    opted_out_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    member: Mapped[LoyaltyMember] = relationship(back_populates="channels")

@@ -1,0 +1,62 @@
+"""Messages waiting to leave the system; a worker delivers them (see jobs/)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from loyalty.db import Base, utcnow
+from loyalty.models.columns import str_enum
+
+
+class OutboxChannel(enum.StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    TELEGRAM = "telegram"
+    APPLE = "apple"
+    GOOGLE = "google"
+    WEBHOOK = "webhook"
+
+
+class OutboxStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "member_id", "channel"),
+        UniqueConstraint("merchant_id", "dedupe_key"),
+        Index("ix_outbox_messages_due", "status", "next_attempt_at"),
+        Index("ix_outbox_messages_merchant_created", "merchant_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("loyalty_members.id", ondelete="CASCADE")
+    )
+    campaign_id: Mapped[int | None]  # the campaigns table arrives with the campaigns issue
+    channel: Mapped[OutboxChannel] = mapped_column(str_enum(OutboxChannel))
+    template: Mapped[str] = mapped_column(String(60))  # "welcome", "receipt", ...
+    address: Mapped[str] = mapped_column(String(254), default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Makes a transactional message idempotent: "welcome:member:42" is queued once.
+    dedupe_key: Mapped[str | None] = mapped_column(String(120))
+    status: Mapped[OutboxStatus] = mapped_column(
+        str_enum(OutboxStatus), default=OutboxStatus.QUEUED
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    provider_id: Mapped[str | None] = mapped_column(String(120))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

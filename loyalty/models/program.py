@@ -1,0 +1,92 @@
+"""The points programme a merchant runs, and its tiers."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from loyalty.db import Base, utcnow
+from loyalty.models.columns import str_enum
+from loyalty.models.merchant import Merchant
+
+
+class Rounding(enum.StrEnum):
+    FLOOR = "floor"
+    ROUND = "round"  # half up
+    CEIL = "ceil"
+
+
+class ExpiryPolicy(enum.StrEnum):
+    NONE = "none"
+    AFTER_DAYS = "after_days"  # each lot expires N days after it was earned
+    INACTIVITY = "inactivity"  # all points expire after N months without activity
+
+
+class LoyaltyProgram(Base):
+    __tablename__ = "loyalty_programs"
+    __table_args__ = (
+        CheckConstraint("points_per_euro >= 0", name="rate_not_negative"),
+        CheckConstraint("signup_bonus >= 0 AND birthday_bonus >= 0", name="bonuses_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # One programme per merchant to start; the unique constraint says so.
+    merchant_id: Mapped[int] = mapped_column(
+        ForeignKey("merchants.id", ondelete="CASCADE"), unique=True
+    )
+    name: Mapped[str] = mapped_column(String(120))
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    # Short code customers type or follow to join (SMS "JOIN <code>", Telegram deep link).
+    join_code: Mapped[str] = mapped_column(String(20), unique=True)
+    points_per_euro: Mapped[Decimal] = mapped_column(Numeric(10, 4), default=Decimal("1"))
+    rounding: Mapped[Rounding] = mapped_column(str_enum(Rounding), default=Rounding.FLOOR)
+    expiry_policy: Mapped[ExpiryPolicy] = mapped_column(
+        str_enum(ExpiryPolicy), default=ExpiryPolicy.NONE
+    )
+    expiry_days: Mapped[int | None]
+    expiry_inactivity_months: Mapped[int | None]
+    signup_bonus: Mapped[int] = mapped_column(default=0)
+    birthday_bonus: Mapped[int] = mapped_column(default=0)
+    # {"bread": "2", "coffee": "1.5"}: multipliers applied to basket lines of that category.
+    category_multipliers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    primary_color: Mapped[str] = mapped_column(String(7), default="#7a4b2a")
+    secondary_color: Mapped[str] = mapped_column(String(7), default="#f5efe6")
+    logo_path: Mapped[str | None] = mapped_column(String(300))
+    terms_version: Mapped[str] = mapped_column(String(20), default="1")
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    merchant: Mapped[Merchant] = relationship()
+    tiers: Mapped[list[LoyaltyTier]] = relationship(
+        back_populates="program", order_by="LoyaltyTier.min_points"
+    )
+
+
+class LoyaltyTier(Base):
+    __tablename__ = "loyalty_tiers"
+    __table_args__ = (
+        UniqueConstraint("program_id", "name"),
+        CheckConstraint("min_points >= 0", name="min_points_not_negative"),
+        CheckConstraint("earn_multiplier > 0", name="multiplier_positive"),
+        Index("ix_loyalty_tiers_program_min", "program_id", "min_points"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(60))
+    min_points: Mapped[int] = mapped_column(default=0)
+    # Points counted over this many days to qualify; None counts lifetime points.
+    qualification_window_days: Mapped[int | None]
+    # A column rather than a key in benefits: the earn statement reads it on every purchase.
+    earn_multiplier: Mapped[Decimal] = mapped_column(Numeric(6, 3), default=Decimal("1"))
+    benefits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+    program: Mapped[LoyaltyProgram] = relationship(back_populates="tiers")

@@ -1,0 +1,119 @@
+"""Fixtures shared by every test tier.
+
+Database tests run once per configured database: SQLite always, PostgreSQL too when
+TEST_DATABASE_URL is set. Each test runs inside an outer transaction that is rolled back
+(SQLAlchemy's "join into an external transaction" recipe), so tests never see each other.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from loyalty.db import Base
+from web import create_app
+from web.config import database_url, test_config
+from web.extensions import db
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+DATABASES = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if REQUIRE_POSTGRES and not PG_URL:
+        raise pytest.UsageError("REQUIRE_POSTGRES=1 needs TEST_DATABASE_URL pointing at PostgreSQL.")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """PostgreSQL-only tests run on the PostgreSQL pass; without one they skip and say why."""
+    keep, dropped = [], []
+    for item in items:
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("database")
+        if item.get_closest_marker("postgres_only") and backend == "sqlite":
+            if PG_URL:
+                dropped.append(item)
+                continue
+            item.add_marker(
+                pytest.mark.skip(reason="needs PostgreSQL row locks: set TEST_DATABASE_URL")
+            )
+        keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def database(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def database_uri(database: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if database == "postgresql":
+        return database_url(PG_URL)
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+def _reset_schema(app: Flask) -> None:
+    """Drop whatever a previous run left, then build the schema the way production does."""
+    with app.app_context():
+        Base.metadata.drop_all(db.engine)
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        upgrade()
+
+
+@pytest.fixture(scope="session")
+def app(database_uri: str) -> Iterator[Flask]:
+    app = create_app(test_config(database_uri))
+    _reset_schema(app)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """The Flask-SQLAlchemy session, bound to a connection whose transaction is rolled back."""
+    with app.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        original = db.session
+        db.session = db._make_scoped_session(
+            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+        )
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+            db.session = original
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app: Flask, session: Session):  # noqa: ANN201
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):  # noqa: ANN201
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def secret_key(app: Flask) -> bytes:
+    return app.config["SECRET_KEY"].encode()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    where = "SQLite and PostgreSQL" if PG_URL else "SQLite only (set TEST_DATABASE_URL for PostgreSQL)"
+    return f"databases: {where}; tests dir: {Path(__file__).parent}"
