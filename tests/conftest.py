@@ -100,12 +100,12 @@ def session(app: Flask) -> Iterator[Session]:
 
 
 @pytest.fixture
-def client(app: Flask, session: Session):  # noqa: ANN201
+def client(app: Flask, session: Session):
     return app.test_client()
 
 
 @pytest.fixture
-def runner(app: Flask):  # noqa: ANN201
+def runner(app: Flask):
     return app.test_cli_runner()
 
 
