@@ -1,0 +1,161 @@
+"""Test data with a tenant for every object. Plain functions: explicit beats clever here."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from loyalty.identity import new_card_number, new_qr_secret, search_key
+from loyalty.models import (
+    Customer,
+    LoyaltyMember,
+    LoyaltyProgram,
+    LoyaltyTier,
+    Merchant,
+    Offering,
+    Reward,
+    RewardType,
+    Role,
+    Shop,
+    User,
+)
+from loyalty.services import merchants
+from loyalty.services.actors import Actor
+
+_seq = itertools.count(1)
+PASSWORD = "correct-horse-battery"
+
+
+@dataclass
+class Tenant:
+    """A merchant with its programme and first shop, ready for a test."""
+
+    merchant: Merchant
+    program: LoyaltyProgram
+    shop: Shop
+
+
+def make_tenant(
+    session: Session,
+    *,
+    offering: Offering = Offering.PLUS,
+    name: str | None = None,
+    points_per_euro: Decimal = Decimal("1"),
+) -> Tenant:
+    merchant = merchants.create_merchant(
+        session,
+        name=name or f"Bakery {next(_seq)}",
+        offering=offering,
+        points_per_euro=points_per_euro,
+    )
+    shop = merchants.create_shop(
+        session, merchant=merchant, name="Main street", address="1 Main St"
+    )
+    return Tenant(merchant, merchants.program_of(session, merchant), shop)
+
+
+def make_user(
+    session: Session,
+    tenant: Tenant | None = None,
+    *,
+    role: Role = Role.OWNER,
+    shop: Shop | None = None,
+    platform_admin: bool = False,
+) -> User:
+    user = merchants.create_user(
+        session,
+        email=f"user{next(_seq)}@example.test",
+        password=PASSWORD,
+        name="Test User",
+        platform_admin=platform_admin,
+    )
+    if tenant is not None:
+        merchants.add_membership(session, user=user, merchant=tenant.merchant, role=role, shop=shop)
+    return user
+
+
+def actor_for(user: User, role: Role = Role.OWNER, shop: Shop | None = None) -> Actor:
+    return Actor(user_id=user.id, role=role, shop_id=shop.id if shop else None)
+
+
+def make_member(
+    session: Session,
+    tenant: Tenant,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+) -> LoyaltyMember:
+    """A member with no points, created directly (the enrol service has its own tests)."""
+    n = next(_seq)
+    name = name or f"Member {n}"
+    customer = Customer(
+        merchant_id=tenant.merchant.id,
+        name=name,
+        name_search=search_key(name),
+        email=email,
+        phone=phone,
+        consents={},
+    )
+    session.add(customer)
+    session.flush()
+    member = LoyaltyMember(
+        merchant_id=tenant.merchant.id,
+        program_id=tenant.program.id,
+        customer_id=customer.id,
+        card_number=new_card_number(),
+        qr_secret=new_qr_secret(),
+    )
+    session.add(member)
+    session.flush()
+    return member
+
+
+def make_tier(
+    session: Session,
+    tenant: Tenant,
+    *,
+    name: str,
+    min_points: int,
+    multiplier: str = "1",
+    window_days: int | None = None,
+) -> LoyaltyTier:
+    tier = LoyaltyTier(
+        merchant_id=tenant.merchant.id,
+        program_id=tenant.program.id,
+        name=name,
+        min_points=min_points,
+        earn_multiplier=Decimal(multiplier),
+        qualification_window_days=window_days,
+        benefits={},
+    )
+    session.add(tier)
+    session.flush()
+    return tier
+
+
+def make_reward(
+    session: Session,
+    tenant: Tenant,
+    *,
+    cost: int = 100,
+    stock: int | None = None,
+    type: RewardType = RewardType.DISCOUNT_FIXED,
+    value: int | None = 500,
+    name: str = "€5 off",
+) -> Reward:
+    reward = Reward(
+        merchant_id=tenant.merchant.id,
+        program_id=tenant.program.id,
+        name=name,
+        type=type,
+        points_cost=cost,
+        value=value,
+        stock=stock,
+    )
+    session.add(reward)
+    session.flush()
+    return reward
