@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from flask.globals import app_ctx
 from flask_migrate import upgrade
 from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from loyalty.db import Base
 from web import create_app
@@ -87,8 +88,10 @@ def session(app: Flask) -> Iterator[Session]:
         connection = db.engine.connect()
         outer = connection.begin()
         original = db.session
-        db.session = db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+        # A plain Session: Flask-SQLAlchemy's own would route to the engine and ignore `bind`.
+        db.session = scoped_session(
+            sessionmaker(bind=connection, join_transaction_mode="create_savepoint"),
+            scopefunc=lambda: id(app_ctx._get_current_object()),
         )
         try:
             yield db.session

@@ -73,7 +73,10 @@ def _new_join_code(session: Session) -> str:
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
     while True:
         code = "".join(secrets.choice(alphabet) for _ in range(6))
-        if session.scalar(select(LoyaltyProgram.id).where(LoyaltyProgram.join_code == code)) is None:
+        if (
+            session.scalar(select(LoyaltyProgram.id).where(LoyaltyProgram.join_code == code))
+            is None
+        ):
             return code
 
 
@@ -84,7 +87,12 @@ def program_of(session: Session, merchant: Merchant) -> LoyaltyProgram:
 
 
 def create_shop(
-    session: Session, *, merchant: Merchant, name: str, address: str = "", timezone: str | None = None
+    session: Session,
+    *,
+    merchant: Merchant,
+    name: str,
+    address: str = "",
+    timezone: str | None = None,
 ) -> Shop:
     name = (name or "").strip()
     if not name:
@@ -113,7 +121,9 @@ def create_user(
             f"Choose a password of at least {MIN_LENGTH} characters.", field="password"
         )
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise InvalidInput(f"An account with {email} already exists. Sign in instead.", field="email")
+        raise InvalidInput(
+            f"An account with {email} already exists. Sign in instead.", field="email"
+        )
     user = User(
         email=email,
         name=name.strip(),

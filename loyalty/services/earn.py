@@ -1,0 +1,375 @@
+"""Earning points for a purchase, and the preview the till shows before confirming.
+
+On PostgreSQL the common case (no basket lines, no promotion running) is one data-modifying
+statement: lock the member, write the ledger row and the lot, update the balance. Everything
+else, and SQLite, takes the step-by-step path. Both give the same answer; the tests hold them to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.orm import Session
+
+from loyalty import offerings
+from loyalty.db import is_postgres, utcnow
+from loyalty.errors import NotFound
+from loyalty.models import (
+    LoyaltyMember,
+    LoyaltyTier,
+    LoyaltyTransaction,
+    Promotion,
+    PromotionRedemption,
+    PromotionType,
+    Shop,
+    TransactionType,
+)
+from loyalty.offerings import PLANS, Feature
+from loyalty.services import ledger, promotions, tiers
+from loyalty.services.actors import SYSTEM, Actor
+from loyalty.services.points import BasketLine, purchase_points, validate_amount, validate_basket
+from loyalty.services.promotions import Offer, Purchase
+
+
+@dataclass(frozen=True)
+class EarnQuote:
+    """What a purchase is worth, before anything is written."""
+
+    amount_cents: int
+    points: int
+    base_points: int
+    offer: Offer
+    points_by_promotion: dict[int, int]
+
+
+@dataclass(frozen=True)
+class EarnResult:
+    transaction_id: int
+    points: int
+    balance: int
+    amount_cents: int
+    discount_cents: int = 0
+    promotions: tuple[str, ...] = ()
+    free_items: tuple[str, ...] = ()
+    new_tier: str | None = None
+    replayed: bool = False
+
+
+def _tier_multiplier(member: LoyaltyMember) -> Decimal:
+    if member.tier is None or not offerings.has(member.program.merchant, Feature.TIERS):
+        return Decimal(1)
+    return Decimal(member.tier.earn_multiplier)
+
+
+def _price(member: LoyaltyMember, purchase: Purchase, offer: Offer) -> EarnQuote:
+    program = member.program
+    common = {
+        "amount_cents": purchase.amount_cents,
+        "rate": program.points_per_euro,
+        "rounding": program.rounding,
+        "tier_multiplier": _tier_multiplier(member),
+        "lines": purchase.lines,
+        "category_multipliers": program.category_multipliers,
+        "discount_cents": offer.discount_cents,
+    }
+    base = purchase_points(**common)
+    multiplied = purchase_points(**common, promotion_multiplier=offer.multiplier)
+    by_promotion = {}
+    for applied in offer.applied:
+        if applied.type == PromotionType.POINTS_MULTIPLIER:
+            by_promotion[applied.promotion_id] = multiplied - base
+        elif applied.bonus_points:
+            by_promotion[applied.promotion_id] = applied.bonus_points
+    return EarnQuote(
+        amount_cents=purchase.amount_cents,
+        points=multiplied + offer.bonus_points,
+        base_points=base,
+        offer=offer,
+        points_by_promotion=by_promotion,
+    )
+
+
+def _purchase(
+    member: LoyaltyMember,
+    amount_cents: int,
+    shop: Shop | None,
+    lines: tuple[BasketLine, ...],
+    at: datetime,
+) -> Purchase:
+    timezone = shop.timezone if shop is not None else member.program.merchant.timezone
+    return Purchase(
+        amount_cents=amount_cents,
+        at=at,
+        shop_id=shop.id if shop else None,
+        timezone=timezone,
+        lines=lines,
+    )
+
+
+def _check_shop(member: LoyaltyMember, shop: Shop | None) -> None:
+    if shop is not None and shop.merchant_id != member.merchant_id:
+        raise NotFound("That shop is not one of this business's shops.")
+
+
+def preview_earn(
+    session: Session,
+    *,
+    member: LoyaltyMember,
+    amount_cents: int,
+    shop: Shop | None = None,
+    basket: Sequence[BasketLine] = (),
+    at: datetime | None = None,
+) -> EarnQuote:
+    """The live preview at the till: the same arithmetic as `earn`, and no writes."""
+    amount = validate_amount(amount_cents)
+    lines = validate_basket(amount, basket)
+    _check_shop(member, shop)
+    purchase = _purchase(member, amount, shop, lines, at or utcnow())
+    offer = promotions.find_offer(
+        session, merchant=member.program.merchant, member=member, purchase=purchase
+    )
+    return _price(member, purchase, offer)
+
+
+def earn(
+    session: Session,
+    *,
+    member: LoyaltyMember,
+    amount_cents: int,
+    idempotency_key: str,
+    actor: Actor = SYSTEM,
+    shop: Shop | None = None,
+    basket: Sequence[BasketLine] = (),
+    at: datetime | None = None,
+    reference_type: str | None = None,
+    reference_id: str | None = None,
+    description: str = "",
+) -> EarnResult:
+    """Credit a purchase. A replayed key returns the first result and writes nothing."""
+    amount = validate_amount(amount_cents)
+    key = ledger.check_key(idempotency_key)
+    lines = validate_basket(amount, basket)
+    _check_shop(member, shop)
+    now = at or utcnow()
+    details = {
+        "shop_id": shop.id if shop else None,
+        "actor_id": actor.user_id,
+        "description": description[:300],
+        "reference_type": reference_type,
+        "reference_id": reference_id,
+    }
+    if is_postgres(session) and not lines:
+        result = _earn_in_one_statement(session, member.id, amount, key, now, details)
+        if result is not None:
+            session.expire(member)
+            return result
+    return _earn_step_by_step(session, member, amount, key, lines, shop, now, details)
+
+
+def _replayed(session: Session, transaction: LoyaltyTransaction) -> EarnResult:
+    applied = session.execute(
+        select(PromotionRedemption.promotion_id, PromotionRedemption.discount_cents).where(
+            PromotionRedemption.transaction_id == transaction.id
+        )
+    ).all()
+
+    names = {
+        p.id: p
+        for p in session.scalars(select(Promotion).where(Promotion.id.in_([a[0] for a in applied])))
+    }
+    return EarnResult(
+        transaction_id=transaction.id,
+        points=transaction.points,
+        balance=transaction.balance_after,
+        amount_cents=transaction.amount_cents or 0,
+        discount_cents=sum(discount for _, discount in applied),
+        promotions=tuple(names[pid].name for pid, _ in applied),
+        free_items=tuple(
+            names[pid].name for pid, _ in applied if names[pid].type == PromotionType.FREE_ITEM
+        ),
+        replayed=True,
+    )
+
+
+def _earn_step_by_step(
+    session: Session,
+    member: LoyaltyMember,
+    amount: int,
+    key: str,
+    lines: tuple[BasketLine, ...],
+    shop: Shop | None,
+    now: datetime,
+    details: dict,
+) -> EarnResult:
+    member = ledger.lock_member(session, member.id)
+    replay = ledger.find_replay(session, program_id=member.program_id, idempotency_key=key)
+    if replay is not None:
+        ledger.ensure_same_operation(
+            replay, member_id=member.id, type=TransactionType.EARN, amount_cents=amount
+        )
+        return _replayed(session, replay)
+    ledger.ensure_active(member)
+    purchase = _purchase(member, amount, shop, lines, now)
+    offer = promotions.find_offer(
+        session, merchant=member.program.merchant, member=member, purchase=purchase
+    )
+    claimed = promotions.claim(session, offer)
+    quote = _price(member, purchase, claimed)
+    transaction = ledger.credit(
+        session,
+        member=member,
+        type=TransactionType.EARN,
+        points=quote.points,
+        now=now,
+        idempotency_key=key,
+        actor=Actor(user_id=details["actor_id"]),
+        expires_at=ledger.lot_expiry(member.program, now),
+        amount_cents=amount,
+        shop_id=details["shop_id"],
+        description=details["description"],
+        reference_type=details["reference_type"],
+        reference_id=details["reference_id"],
+    )
+    promotions.record_redemptions(
+        session,
+        offer=claimed,
+        member=member,
+        transaction_id=transaction.id,
+        shop_id=details["shop_id"],
+        points_by_promotion=quote.points_by_promotion,
+    )
+    new_tier = tiers.upgrade_if_qualified(session, member=member, now=now)
+    return EarnResult(
+        transaction_id=transaction.id,
+        points=quote.points,
+        balance=member.points_balance,
+        amount_cents=amount,
+        discount_cents=claimed.discount_cents,
+        promotions=tuple(a.name for a in claimed.applied),
+        free_items=claimed.free_items,
+        new_tier=new_tier.name if new_tier else None,
+    )
+
+
+# Offerings in which tier multipliers apply, handed to SQL so the matrix stays in offerings.py.
+_TIER_OFFERINGS = [plan.offering.value for plan in PLANS.values() if Feature.TIERS in plan.features]
+
+_EARN_STATEMENT = text(
+    """
+WITH locked AS (
+    SELECT m.id, m.merchant_id, m.program_id, m.points_balance, m.lifetime_points,
+           p.points_per_euro, p.rounding,
+           CASE WHEN p.expiry_policy = 'after_days' AND p.expiry_days IS NOT NULL
+                THEN CAST(:now AS timestamptz) + make_interval(days => p.expiry_days) END
+               AS expires_at,
+           (mer.offering IN :tier_offerings) AS tiers_enabled,
+           CASE WHEN mer.offering IN :tier_offerings THEN COALESCE(t.earn_multiplier, 1)
+                ELSE 1 END AS multiplier,
+           COALESCE(t.min_points, -1) AS tier_min
+    FROM loyalty_members m
+    JOIN loyalty_programs p ON p.id = m.program_id
+    JOIN merchants mer ON mer.id = m.merchant_id
+    LEFT JOIN loyalty_tiers t ON t.id = m.tier_id
+    WHERE m.id = :member_id AND m.status = 'active'
+      AND NOT EXISTS (
+          SELECT 1 FROM promotions pr
+          WHERE pr.program_id = m.program_id AND pr.active
+            AND pr.starts_at <= CAST(:now AS timestamptz)
+            AND (pr.ends_at IS NULL OR pr.ends_at > CAST(:now AS timestamptz)))
+    FOR UPDATE OF m
+),
+calc AS (
+    SELECT locked.*,
+           CAST(CASE locked.rounding WHEN 'ceil' THEN ceil(raw.value)
+                                     WHEN 'round' THEN round(raw.value)
+                                     ELSE floor(raw.value) END AS integer) AS points
+    FROM locked,
+         LATERAL (SELECT CAST(:amount AS numeric) * locked.points_per_euro
+                         * locked.multiplier / 100 AS value) AS raw
+),
+tx AS (
+    INSERT INTO loyalty_transactions
+        (merchant_id, program_id, member_id, type, points, balance_after, amount_cents,
+         shop_id, reference_type, reference_id, description, created_by, idempotency_key,
+         created_at)
+    SELECT merchant_id, program_id, id, 'earn', points, points_balance + points,
+           CAST(:amount AS integer), CAST(:shop_id AS integer),
+           CAST(:reference_type AS varchar), CAST(:reference_id AS varchar),
+           CAST(:description AS varchar), CAST(:actor_id AS integer), CAST(:key AS varchar),
+           CAST(:now AS timestamptz)
+    FROM calc
+    ON CONFLICT (program_id, idempotency_key) DO NOTHING
+    RETURNING id, merchant_id, member_id, points, balance_after
+),
+lot AS (
+    INSERT INTO point_lots (merchant_id, member_id, transaction_id, points, remaining,
+                            expires_at, created_at)
+    SELECT tx.merchant_id, tx.member_id, tx.id, tx.points, tx.points, calc.expires_at,
+           CAST(:now AS timestamptz)
+    FROM tx, calc
+    WHERE tx.points > 0
+),
+balance AS (
+    UPDATE loyalty_members m
+    SET points_balance = m.points_balance + tx.points,
+        lifetime_points = m.lifetime_points + tx.points,
+        last_activity_at = CAST(:now AS timestamptz)
+    FROM tx
+    WHERE m.id = tx.member_id
+)
+SELECT (SELECT count(*) FROM calc) AS eligible,
+       tx.id AS transaction_id, tx.points, tx.balance_after,
+       COALESCE((SELECT calc.tiers_enabled AND EXISTS (
+                     SELECT 1 FROM loyalty_tiers t2
+                     WHERE t2.program_id = calc.program_id
+                       AND t2.min_points > calc.tier_min
+                       AND t2.min_points <= calc.lifetime_points + calc.points)
+                 FROM calc), false) AS upgrade_possible
+FROM (SELECT 1) AS one LEFT JOIN tx ON true
+"""
+).bindparams(bindparam("tier_offerings", value=_TIER_OFFERINGS, expanding=True))
+
+
+def _earn_in_one_statement(
+    session: Session, member_id: int, amount: int, key: str, now: datetime, details: dict
+) -> EarnResult | None:
+    """The hot path. None means "not the simple case": the caller takes the general path."""
+    row = session.execute(
+        _EARN_STATEMENT,
+        {"member_id": member_id, "amount": amount, "key": key, "now": now, **details},
+    ).one()
+    if not row.eligible:
+        return None  # a promotion is running or the member is not active: let the rules speak
+    if row.transaction_id is None:
+        replay = ledger.find_replay(
+            session, program_id=_program_id(session, member_id), idempotency_key=key
+        )
+        assert replay is not None  # the conflict that stopped the insert is this row
+        ledger.ensure_same_operation(
+            replay, member_id=member_id, type=TransactionType.EARN, amount_cents=amount
+        )
+        return _replayed(session, replay)
+    new_tier = None
+    if row.upgrade_possible:
+        member = session.get(LoyaltyMember, member_id)
+        assert member is not None
+        session.refresh(member)
+        tier = tiers.upgrade_if_qualified(session, member=member, now=now)
+        new_tier = tier.name if isinstance(tier, LoyaltyTier) else None
+    return EarnResult(
+        transaction_id=row.transaction_id,
+        points=row.points,
+        balance=row.balance_after,
+        amount_cents=amount,
+        new_tier=new_tier,
+    )
+
+
+def _program_id(session: Session, member_id: int) -> int:
+    return session.scalars(
+        select(LoyaltyMember.program_id).where(LoyaltyMember.id == member_id)
+    ).one()

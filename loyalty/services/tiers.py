@@ -1,0 +1,113 @@
+"""Tier qualification: lifetime points or points within a rolling window, upgrades and downgrades.
+
+One statement finds every member whose tier should change; only those rows are updated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy.orm import Session
+
+from loyalty import offerings
+from loyalty.models import (
+    LoyaltyMember,
+    LoyaltyProgram,
+    LoyaltyTier,
+    LoyaltyTransaction,
+    MemberStatus,
+    TransactionType,
+)
+from loyalty.offerings import Feature
+
+# What counts towards a windowed tier: points earned, bonuses, minus refunds of purchases.
+QUALIFYING_TYPES = (TransactionType.EARN, TransactionType.BONUS, TransactionType.REVERSE)
+
+
+@dataclass(frozen=True)
+class TierChange:
+    member_id: int
+    old_tier_id: int | None
+    new_tier_id: int | None
+    upgrade: bool
+
+
+def _qualifying_points(tier: LoyaltyTier, now: datetime) -> ColumnElement[int]:
+    if tier.qualification_window_days is None:
+        return LoyaltyMember.lifetime_points
+    since = now - timedelta(days=tier.qualification_window_days)
+    return (
+        select(func.coalesce(func.sum(LoyaltyTransaction.points), 0))
+        .where(
+            LoyaltyTransaction.member_id == LoyaltyMember.id,
+            LoyaltyTransaction.type.in_(QUALIFYING_TYPES),
+            LoyaltyTransaction.created_at >= since,
+        )
+        .scalar_subquery()
+    )
+
+
+def _rank(tiers: list[LoyaltyTier]) -> dict[int | None, int]:
+    ranks: dict[int | None, int] = {None: -1}
+    ranks.update({tier.id: position for position, tier in enumerate(tiers)})
+    return ranks
+
+
+def recompute_tiers(
+    session: Session,
+    *,
+    program: LoyaltyProgram,
+    now: datetime,
+    member_ids: list[int] | None = None,
+    allow_downgrade: bool = True,
+) -> list[TierChange]:
+    """Move members to the highest tier they qualify for; returns who moved, for messages."""
+    if not offerings.has(program.merchant, Feature.TIERS):
+        return []  # a downgraded merchant keeps its tiers' data, but they stop moving
+    tiers = sorted(program.tiers, key=lambda t: (t.min_points, t.sort_order, t.id))
+    if not tiers:
+        return []
+    target = case(
+        *[(_qualifying_points(t, now) >= t.min_points, t.id) for t in reversed(tiers)],
+        else_=None,
+    )
+    query = select(LoyaltyMember.id, LoyaltyMember.tier_id, target.label("target")).where(
+        LoyaltyMember.program_id == program.id,
+        LoyaltyMember.status == MemberStatus.ACTIVE,
+    )
+    if member_ids is not None:
+        query = query.where(LoyaltyMember.id.in_(member_ids))
+    rank = _rank(tiers)
+    changes = [
+        TierChange(member_id, old, new, upgrade=rank.get(new, -1) > rank.get(old, -1))
+        for member_id, old, new in session.execute(
+            query.where(target.is_distinct_from(LoyaltyMember.tier_id))
+        )
+    ]
+    if not allow_downgrade:
+        changes = [change for change in changes if change.upgrade]
+    if changes:
+        session.execute(
+            update(LoyaltyMember),
+            [{"id": c.member_id, "tier_id": c.new_tier_id} for c in changes],
+        )
+        for change in changes:  # keep loaded objects truthful without reloading them
+            key = session.identity_key(LoyaltyMember, change.member_id)
+            member = session.identity_map.get(key)
+            if member is not None:
+                session.expire(member, ["tier_id", "tier"])
+    return changes
+
+
+def upgrade_if_qualified(
+    session: Session, *, member: LoyaltyMember, now: datetime
+) -> LoyaltyTier | None:
+    """Called after points arrive: upgrades are immediate, downgrades wait for the nightly run."""
+    changes = recompute_tiers(
+        session, program=member.program, now=now, member_ids=[member.id], allow_downgrade=False
+    )
+    if not changes:
+        return None
+    return session.get(LoyaltyTier, changes[0].new_tier_id)
