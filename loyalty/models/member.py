@@ -58,7 +58,19 @@ class Customer(Base):
             postgresql_where=text("phone IS NOT NULL"),
             sqlite_where=text("phone IS NOT NULL"),
         ),
-        Index("ix_customers_merchant_name", "merchant_id", "name_search"),
+        # Pattern ops so that PostgreSQL serves `LIKE 'pre%'` from the index in any collation.
+        Index(
+            "ix_customers_merchant_name",
+            "merchant_id",
+            "name_search",
+            postgresql_ops={"name_search": "varchar_pattern_ops"},
+        ),
+        Index(
+            "ix_customers_merchant_email_prefix",
+            "merchant_id",
+            "email",
+            postgresql_ops={"email": "varchar_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,0 +1,1 @@
+"""Outgoing messages: the outbox every channel's sender reads from."""

@@ -1,0 +1,127 @@
+"""Points expiry, set-based: a handful of statements whatever the number of members.
+
+A lot keeps the expiry date it was given when earned, so changing the programme's policy
+never shortens points already earned. The inactivity policy additionally expires every lot of
+members who have not been active for N months.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, String, cast, exists, func, literal, select, update
+from sqlalchemy.orm import Session
+
+from loyalty.db import is_postgres, utcnow
+from loyalty.models import (
+    ExpiryPolicy,
+    LoyaltyMember,
+    LoyaltyProgram,
+    LoyaltyTransaction,
+    PointLot,
+    TransactionType,
+)
+
+
+@dataclass(frozen=True)
+class ExpiryRun:
+    members: int
+    points: int
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    month_index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(month_index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def _due_lots(program: LoyaltyProgram, now: datetime) -> ColumnElement[bool]:
+    """Open lots of this programme that expire by `now`."""
+    in_program = exists().where(
+        LoyaltyMember.id == PointLot.member_id, LoyaltyMember.program_id == program.id
+    )
+    dated = PointLot.expires_at <= now
+    if program.expiry_policy == ExpiryPolicy.INACTIVITY and program.expiry_inactivity_months:
+        cutoff = months_before(now, program.expiry_inactivity_months)
+        inactive = exists().where(
+            LoyaltyMember.id == PointLot.member_id,
+            LoyaltyMember.program_id == program.id,
+            LoyaltyMember.last_activity_at < cutoff,
+        )
+        return (PointLot.remaining > 0) & (inactive | (in_program & dated))
+    return (PointLot.remaining > 0) & in_program & dated
+
+
+def expire_points(
+    session: Session, *, program: LoyaltyProgram, now: datetime | None = None
+) -> ExpiryRun:
+    now = now or utcnow()
+    due = _due_lots(program, now)
+    members_due = select(PointLot.member_id).where(due).distinct()
+    if is_postgres(session):
+        # Lock members first, in id order, as every other balance change does: no deadlocks.
+        locked = (
+            select(LoyaltyMember.id)
+            .where(LoyaltyMember.id.in_(members_due))
+            .order_by(LoyaltyMember.id)
+            .with_for_update()
+            .subquery()
+        )
+        session.execute(select(func.count()).select_from(locked))
+    per_member = (
+        select(PointLot.member_id, func.sum(PointLot.remaining).label("points"))
+        .where(due)
+        .group_by(PointLot.member_id)
+        .subquery()
+    )
+    totals = session.execute(
+        select(func.count(), func.coalesce(func.sum(per_member.c.points), 0))
+    ).one()
+    if not totals[0]:
+        return ExpiryRun(0, 0)
+    key_prefix = f"expire:{now.isoformat()}:"
+    session.execute(
+        LoyaltyTransaction.__table__.insert().from_select(
+            [
+                "merchant_id",
+                "program_id",
+                "member_id",
+                "type",
+                "points",
+                "balance_after",
+                "description",
+                "idempotency_key",
+                "created_at",
+            ],
+            select(
+                LoyaltyMember.merchant_id,
+                LoyaltyMember.program_id,
+                LoyaltyMember.id,
+                literal(TransactionType.EXPIRE.value),
+                -per_member.c.points,
+                LoyaltyMember.points_balance - per_member.c.points,
+                literal("Points expired"),
+                literal(key_prefix) + cast(LoyaltyMember.id, String),
+                literal(now, LoyaltyTransaction.__table__.c.created_at.type),
+            ).join(per_member, per_member.c.member_id == LoyaltyMember.id),
+        )
+    )
+    expiring = (
+        select(func.sum(PointLot.remaining))
+        .where(due, PointLot.member_id == LoyaltyMember.id)
+        .scalar_subquery()
+    )
+    session.execute(
+        update(LoyaltyMember)
+        .where(LoyaltyMember.id.in_(members_due))
+        .values(points_balance=LoyaltyMember.points_balance - expiring)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(PointLot).where(due).values(remaining=0).execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    return ExpiryRun(members=totals[0], points=int(totals[1]))

@@ -1,0 +1,137 @@
+"""Finding a member the way a cashier does: scanned QR, typed card number, phone or e-mail."""
+
+from __future__ import annotations
+
+import contextlib
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from loyalty.errors import InvalidCardNumber, InvalidInput, InvalidToken, NotFound
+from loyalty.identity import (
+    TOKEN_PREFIX,
+    format_card_number,
+    looks_like_card_number,
+    make_qr_token,
+    new_qr_secret,
+    normalize_email,
+    normalize_phone,
+    parse_card_number,
+    parse_qr_token,
+    search_key,
+    verify_qr_signature,
+)
+from loyalty.models import Customer, LoyaltyMember, Merchant
+
+SEARCH_LIMIT = 10
+
+
+def _members(merchant: Merchant):
+    return (
+        select(LoyaltyMember)
+        .join(Customer, Customer.id == LoyaltyMember.customer_id)
+        .where(LoyaltyMember.merchant_id == merchant.id)
+    )
+
+
+def by_card(session: Session, *, merchant: Merchant, raw: str) -> LoyaltyMember:
+    card = parse_card_number(raw)
+    member = session.scalars(_members(merchant).where(LoyaltyMember.card_number == card)).first()
+    if member is None:
+        raise NotFound(
+            f"Card {format_card_number(card)} not found in {merchant.name}. "
+            "Check the number or search by phone."
+        )
+    return member
+
+
+def by_token(
+    session: Session, *, merchant: Merchant, token: str, secret_key: bytes
+) -> LoyaltyMember:
+    merchant_id, member_id, signature = parse_qr_token(token)
+    if merchant_id != merchant.id:
+        raise InvalidToken(f"This card belongs to another programme, not {merchant.name}'s.")
+    member = session.scalars(_members(merchant).where(LoyaltyMember.id == member_id)).first()
+    if member is None or not verify_qr_signature(
+        secret_key,
+        merchant_id=merchant.id,
+        member_id=member_id,
+        qr_secret=member.qr_secret,
+        signature=signature,
+    ):
+        raise InvalidToken(
+            "This card's code is not valid (forged, or replaced by a newer card). "
+            "Ask for the current card or search by phone."
+        )
+    return member
+
+
+def by_phone(session: Session, *, merchant: Merchant, raw: str) -> LoyaltyMember:
+    phone = normalize_phone(raw, merchant.default_country)
+    member = session.scalars(_members(merchant).where(Customer.phone == phone)).first()
+    if member is None:
+        raise NotFound(f"No member with phone {phone} in {merchant.name}.")
+    return member
+
+
+def by_email(session: Session, *, merchant: Merchant, raw: str) -> LoyaltyMember:
+    email = normalize_email(raw)
+    member = session.scalars(_members(merchant).where(Customer.email == email)).first()
+    if member is None:
+        raise NotFound(f"No member with e-mail {email} in {merchant.name}.")
+    return member
+
+
+def identify(
+    session: Session, *, merchant: Merchant, query: str, secret_key: bytes
+) -> LoyaltyMember:
+    """One field at the till takes anything: a scan, a card number, a phone or an e-mail."""
+    query = (query or "").strip()
+    if not query:
+        raise InvalidInput("Scan a card or type a card number, phone or e-mail.", field="query")
+    if query.startswith(TOKEN_PREFIX + "."):
+        return by_token(session, merchant=merchant, token=query, secret_key=secret_key)
+    if "@" in query:
+        return by_email(session, merchant=merchant, raw=query)
+    if looks_like_card_number(query):
+        return by_card(session, merchant=merchant, raw=query)
+    try:
+        return by_phone(session, merchant=merchant, raw=query)
+    except InvalidInput:
+        raise InvalidCardNumber(
+            f"'{query}' is neither a card number, a phone number nor an e-mail address."
+        ) from None
+
+
+def search(
+    session: Session, *, merchant: Merchant, text: str, limit: int = SEARCH_LIMIT
+) -> list[LoyaltyMember]:
+    """Typeahead: card number prefix, phone, e-mail prefix or name prefix; every path indexed."""
+    text = (text or "").strip()
+    if len(text) < 2:
+        return []
+    digits = "".join(c for c in text if c.isdigit())
+    conditions = [Customer.name_search.startswith(search_key(text), autoescape=True)]
+    if "@" in text:
+        conditions.append(Customer.email.startswith(text.lower(), autoescape=True))
+    if digits and len(digits) >= 4 and len(digits) == len(text.replace(" ", "").replace("+", "")):
+        conditions.append(LoyaltyMember.card_number.startswith(digits))
+        with contextlib.suppress(InvalidInput):
+            conditions.append(Customer.phone == normalize_phone(text, merchant.default_country))
+    return list(
+        session.scalars(
+            _members(merchant).where(or_(*conditions)).order_by(Customer.name_search).limit(limit)
+        )
+    )
+
+
+def qr_token(member: LoyaltyMember, secret_key: bytes) -> str:
+    return make_qr_token(
+        secret_key, merchant_id=member.merchant_id, member_id=member.id, qr_secret=member.qr_secret
+    )
+
+
+def revoke_qr_tokens(session: Session, *, member: LoyaltyMember) -> None:
+    """A lost or copied card: rotate the secret and every token printed so far stops working."""
+    member.qr_secret = new_qr_secret()
+    session.flush()

@@ -1,0 +1,168 @@
+"""Using a voucher at the till, voiding one, and what to tell the cashier when it cannot be used."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from loyalty.db import utcnow
+from loyalty.errors import InvalidInput, NotFound, VoucherNotUsable
+from loyalty.models import (
+    LoyaltyMember,
+    Merchant,
+    Reward,
+    Shop,
+    TransactionType,
+    Voucher,
+    VoucherStatus,
+)
+from loyalty.services import ledger
+from loyalty.services.actors import Actor
+
+
+def normalize_code(raw: str) -> str:
+    code = "".join((raw or "").split()).replace("-", "").upper()
+    if not code or len(code) > 16 or not code.isalnum():
+        raise InvalidInput("A voucher code has 8 letters and digits, like 7KX4-M9QP.", field="code")
+    return code
+
+
+def format_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}" if len(code) == 8 else code
+
+
+def _local(when: datetime, timezone: str) -> str:
+    return when.astimezone(ZoneInfo(timezone)).strftime("%d %b %Y %H:%M")
+
+
+def find_voucher(session: Session, *, merchant: Merchant, code: str) -> Voucher:
+    code = normalize_code(code)
+    voucher = session.scalars(
+        select(Voucher).where(Voucher.merchant_id == merchant.id, Voucher.code == code)
+    ).one_or_none()
+    if voucher is None:
+        raise NotFound(f"No voucher {format_code(code)} at {merchant.name}. Check the code.")
+    return voucher
+
+
+def _why_not_usable(session: Session, voucher: Voucher, merchant: Merchant, now: datetime) -> str:
+    shown = format_code(voucher.code)
+    if voucher.status == VoucherStatus.USED and voucher.used_at is not None:
+        shop = session.get(Shop, voucher.used_shop_id) if voucher.used_shop_id else None
+        where = f" at {shop.name}" if shop else ""
+        return f"Voucher {shown} was already used on {_local(voucher.used_at, merchant.timezone)}{where}."
+    if voucher.status == VoucherStatus.VOID:
+        return f"Voucher {shown} was cancelled and cannot be used."
+    if voucher.status == VoucherStatus.EXPIRED or voucher.valid_until <= now:
+        return f"Voucher {shown} expired on {_local(voucher.valid_until, merchant.timezone)}."
+    return f"Voucher {shown} cannot be used."
+
+
+def use_voucher(
+    session: Session,
+    *,
+    merchant: Merchant,
+    code: str,
+    idempotency_key: str,
+    actor: Actor,
+    shop: Shop | None = None,
+    now: datetime | None = None,
+) -> Voucher:
+    """One conditional UPDATE marks it used, so two tills can never both accept it."""
+    key = ledger.check_key(idempotency_key)
+    if shop is not None and shop.merchant_id != merchant.id:
+        raise NotFound("That shop is not one of this business's shops.")
+    now = now or utcnow()
+    voucher = find_voucher(session, merchant=merchant, code=code)
+    used = session.execute(
+        update(Voucher)
+        .where(
+            Voucher.id == voucher.id,
+            Voucher.status == VoucherStatus.ISSUED,
+            Voucher.valid_until > now,
+        )
+        .values(
+            status=VoucherStatus.USED,
+            used_at=now,
+            used_shop_id=shop.id if shop else None,
+            used_key=key,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(voucher)
+    if used.rowcount == 1 or (voucher.status == VoucherStatus.USED and voucher.used_key == key):
+        return voucher
+    raise VoucherNotUsable(_why_not_usable(session, voucher, merchant, now))
+
+
+def void_voucher(
+    session: Session,
+    *,
+    voucher: Voucher,
+    reason: str,
+    idempotency_key: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Voucher:
+    """Cancel an unused voucher: its points come back (as a new ledger row) and so does its stock."""
+    key = ledger.check_key(idempotency_key)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Say why the voucher is cancelled.", field="reason")
+    now = now or utcnow()
+    member = ledger.lock_member(session, voucher.member_id)
+    session.refresh(voucher)
+    if voucher.status == VoucherStatus.VOID:
+        return voucher  # voiding twice is the same as voiding once
+    if voucher.status != VoucherStatus.ISSUED:
+        merchant = session.get(Merchant, voucher.merchant_id)
+        assert merchant is not None
+        raise VoucherNotUsable(_why_not_usable(session, voucher, merchant, now))
+    voucher.status = VoucherStatus.VOID
+    voucher.voided_at = now
+    voucher.void_reason = reason[:300]
+    if voucher.points_spent:
+        program = member.program
+        ledger.credit(
+            session,
+            member=member,
+            type=TransactionType.REVERSE,
+            points=voucher.points_spent,
+            now=now,
+            idempotency_key=key,
+            actor=actor,
+            expires_at=ledger.lot_expiry(program, now),
+            description=f"Voucher {format_code(voucher.code)} cancelled: {reason}"[:300],
+            reference_type="voucher",
+            reference_id=str(voucher.id),
+            reverses_id=voucher.transaction_id,
+        )
+    if voucher.reward_id is not None:
+        session.execute(
+            update(Reward)
+            .where(Reward.id == voucher.reward_id, Reward.stock.is_not(None))
+            .values(stock=Reward.stock + 1)
+            .execution_options(synchronize_session=False)
+        )
+    session.flush()
+    return voucher
+
+
+def open_vouchers(
+    session: Session, *, member: LoyaltyMember, now: datetime | None = None
+) -> list[Voucher]:
+    now = now or utcnow()
+    return list(
+        session.scalars(
+            select(Voucher)
+            .where(
+                Voucher.member_id == member.id,
+                Voucher.status == VoucherStatus.ISSUED,
+                Voucher.valid_until > now,
+            )
+            .order_by(Voucher.valid_until)
+        )
+    )
