@@ -67,7 +67,7 @@ def make_user(
 ) -> User:
     user = merchants.create_user(
         session,
-        email=f"user{next(_seq)}@example.test",
+        email=f"user{next(_seq)}@example.com",
         password=PASSWORD,
         name="Test User",
         platform_admin=platform_admin,
