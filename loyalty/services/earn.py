@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from loyalty import offerings
@@ -165,7 +165,8 @@ def earn(
     if is_postgres(session) and not lines:
         result = _earn_in_one_statement(session, member.id, amount, key, now, details)
         if result is not None:
-            session.expire(member)
+            if member in session:  # the statement changed the row behind the ORM's back
+                session.expire(member)
             return result
     return _earn_step_by_step(session, member, amount, key, lines, shop, now, details)
 
@@ -255,19 +256,22 @@ def _earn_step_by_step(
     )
 
 
-# Offerings in which tier multipliers apply, handed to SQL so the matrix stays in offerings.py.
-_TIER_OFFERINGS = [plan.offering.value for plan in PLANS.values() if Feature.TIERS in plan.features]
+# Offerings in which tier multipliers apply, written into the SQL from the matrix in
+# offerings.py (enum values, not input) so the statement text is fixed and can be prepared.
+_TIER_OFFERINGS = ", ".join(
+    f"'{plan.offering.value}'" for plan in PLANS.values() if Feature.TIERS in plan.features
+)
 
 _EARN_STATEMENT = text(
-    """
+    f"""
 WITH locked AS (
     SELECT m.id, m.merchant_id, m.program_id, m.points_balance, m.lifetime_points,
            p.points_per_euro, p.rounding,
            CASE WHEN p.expiry_policy = 'after_days' AND p.expiry_days IS NOT NULL
                 THEN CAST(:now AS timestamptz) + make_interval(days => p.expiry_days) END
                AS expires_at,
-           (mer.offering IN :tier_offerings) AS tiers_enabled,
-           CASE WHEN mer.offering IN :tier_offerings THEN COALESCE(t.earn_multiplier, 1)
+           (mer.offering IN ({_TIER_OFFERINGS})) AS tiers_enabled,
+           CASE WHEN mer.offering IN ({_TIER_OFFERINGS}) THEN COALESCE(t.earn_multiplier, 1)
                 ELSE 1 END AS multiplier,
            COALESCE(t.min_points, -1) AS tier_min
     FROM loyalty_members m
@@ -331,7 +335,7 @@ SELECT (SELECT count(*) FROM calc) AS eligible,
                  FROM calc), false) AS upgrade_possible
 FROM (SELECT 1) AS one LEFT JOIN tx ON true
 """
-).bindparams(bindparam("tier_offerings", value=_TIER_OFFERINGS, expanding=True))
+)
 
 
 def _earn_in_one_statement(

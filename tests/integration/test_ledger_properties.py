@@ -1,0 +1,206 @@
+"""Any sequence of earn, redeem, adjust, refund, void, use and expiry keeps the ledger whole.
+
+A hypothesis state machine drives the real services against the real database (SQLite, and
+PostgreSQL when configured). After every step: cached balance == Σ ledger == Σ lots.remaining,
+never negative; and every refusal leaves the figures exactly as they were.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    rule,
+)
+from sqlalchemy.orm import Session
+
+from loyalty.errors import LoyaltyError
+from loyalty.models import ExpiryPolicy, LoyaltyTransaction, Role
+from loyalty.services.corrections import adjust, reverse
+from loyalty.services.earn import earn
+from loyalty.services.expiry import expire_points
+from loyalty.services.rewards import redeem
+from loyalty.services.vouchers import use_voucher, void_voucher
+from tests import factories
+from tests.invariants import assert_ledger_consistent, ledger_figures
+
+START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+
+
+def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
+    class LedgerMachine(RuleBasedStateMachine):
+        purchases = Bundle("purchases")
+        vouchers = Bundle("vouchers")
+
+        @initialize()
+        def open_account(self) -> None:
+            self.savepoint = session.begin_nested()
+            self.tenant = factories.make_tenant(session)
+            self.tenant.program.expiry_policy = ExpiryPolicy.AFTER_DAYS
+            self.tenant.program.expiry_days = 30
+            self.member = factories.make_member(session, self.tenant)
+            self.rewards = [
+                factories.make_reward(session, self.tenant, cost=cost, stock=stock)
+                for cost, stock in ((50, None), (120, 3), (400, 1))
+            ]
+            owner = factories.make_user(session, self.tenant)
+            self.manager = factories.actor_for(owner, Role.MANAGER)
+            self.now = START
+            self.keys = 0
+
+        def teardown(self) -> None:
+            if getattr(self, "savepoint", None) is not None and self.savepoint.is_active:
+                self.savepoint.rollback()
+
+        def key(self) -> str:
+            self.keys += 1
+            return f"step-{self.keys}"
+
+        def attempt(self, operation):
+            """Run a service call; a refusal must leave every figure as it was."""
+            before = ledger_figures(session, self.member.id)
+            try:
+                with session.begin_nested():
+                    return operation()
+            except LoyaltyError:
+                assert ledger_figures(session, self.member.id) == before
+                return None
+
+        @rule(target=purchases, cents=st.integers(min_value=1, max_value=20_000))
+        def purchase(self, cents: int):
+            result = self.attempt(
+                lambda: earn(
+                    session,
+                    member=self.member,
+                    amount_cents=cents,
+                    idempotency_key=self.key(),
+                    at=self.now,
+                )
+            )
+            return result.transaction_id if result else None
+
+        @rule(target=vouchers, which=st.integers(min_value=0, max_value=2))
+        def redeem_reward(self, which: int):
+            voucher = self.attempt(
+                lambda: redeem(
+                    session,
+                    member=self.member,
+                    reward=self.rewards[which],
+                    idempotency_key=self.key(),
+                    now=self.now,
+                )
+            )
+            return voucher.code if voucher else None
+
+        @rule(points=st.integers(min_value=-300, max_value=300).filter(bool))
+        def manual_adjustment(self, points: int) -> None:
+            self.attempt(
+                lambda: adjust(
+                    session,
+                    member=self.member,
+                    points=points,
+                    reason="property test",
+                    idempotency_key=self.key(),
+                    actor=self.manager,
+                    now=self.now,
+                )
+            )
+
+        @rule(purchase=purchases, share=st.sampled_from([None, 1, 2, 4]))
+        def refund(self, purchase: int | None, share: int | None) -> None:
+            if purchase is None:
+                return
+            original = session.get(LoyaltyTransaction, purchase)
+            cents = None if share is None else max(1, original.amount_cents // share)
+            self.attempt(
+                lambda: reverse(
+                    session,
+                    purchase=original,
+                    amount_cents=cents,
+                    idempotency_key=self.key(),
+                    actor=self.manager,
+                    now=self.now,
+                )
+            )
+
+        @rule(code=consumes(vouchers))
+        def void(self, code: str | None) -> None:
+            if code is None:
+                return
+            from loyalty.services.vouchers import find_voucher
+
+            voucher = find_voucher(session, merchant=self.tenant.merchant, code=code)
+            self.attempt(
+                lambda: void_voucher(
+                    session,
+                    voucher=voucher,
+                    reason="changed mind",
+                    idempotency_key=self.key(),
+                    actor=self.manager,
+                    now=self.now,
+                )
+            )
+
+        @rule(code=consumes(vouchers))
+        def use(self, code: str | None) -> None:
+            if code is None:
+                return
+            self.attempt(
+                lambda: use_voucher(
+                    session,
+                    merchant=self.tenant.merchant,
+                    code=code,
+                    idempotency_key=self.key(),
+                    actor=self.manager,
+                    now=self.now,
+                )
+            )
+
+        @rule(days=st.integers(min_value=1, max_value=40))
+        def time_passes_and_points_expire(self, days: int) -> None:
+            self.now += timedelta(days=days)
+            expire_points(session, program=self.tenant.program, now=self.now)
+
+        @rule(purchase=purchases)
+        def replay_purchase(self, purchase: int | None) -> None:
+            if purchase is None:
+                return
+            original = session.get(LoyaltyTransaction, purchase)
+            before = ledger_figures(session, self.member.id)
+            again = earn(
+                session,
+                member=self.member,
+                amount_cents=original.amount_cents,
+                idempotency_key=original.idempotency_key,
+                at=self.now,
+            )
+            assert again.replayed
+            assert again.transaction_id == original.id
+            assert ledger_figures(session, self.member.id) == before
+
+        @invariant()
+        def ledger_is_whole(self) -> None:
+            if hasattr(self, "member"):
+                assert_ledger_consistent(session, self.member.id)
+
+    return LedgerMachine
+
+
+@pytest.mark.slow
+def test_any_sequence_of_operations_keeps_the_ledger_whole(session: Session) -> None:
+    machine = ledger_machine(session)
+    machine.TestCase.settings = settings(
+        max_examples=40,
+        stateful_step_count=30,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    machine.TestCase("runTest").runTest()
