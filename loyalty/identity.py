@@ -45,8 +45,10 @@ def format_card_number(card_number: str) -> str:
 
 def parse_card_number(raw: str) -> str:
     """Accept '1234 5678 9012' or '1234-5678-9012'; refuse anything a typo could have produced."""
-    digits = re.sub(r"[\s\-.]", "", raw or "")
-    if not digits.isdigit() or len(digits) != CARD_DIGITS:
+    raw = raw or ""
+    digits = re.sub(r"[\s\-.]", "", raw)
+    # ASCII only: str.isdigit() also accepts '²', which int() then refuses with a crash.
+    if not re.fullmatch(rf"[0-9]{{{CARD_DIGITS}}}", digits):
         raise InvalidCardNumber(
             f"A card number has {CARD_DIGITS} digits; '{raw.strip()}' does not look like one."
         )
@@ -86,7 +88,7 @@ def parse_qr_token(token: str) -> tuple[int, int, str]:
     if (
         len(parts) != 4
         or parts[0] != TOKEN_PREFIX
-        or not (parts[1].isdigit() and parts[2].isdigit())
+        or not (re.fullmatch(r"[0-9]{1,18}", parts[1]) and re.fullmatch(r"[0-9]{1,18}", parts[2]))
     ):
         raise InvalidToken(
             "This code is not a loyalty card. Scan the QR code on the member's card."
