@@ -78,7 +78,8 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customers'))
     )
     with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.create_index('ix_customers_merchant_name', ['merchant_id', 'name_search'], unique=False)
+        batch_op.create_index('ix_customers_merchant_name', ['merchant_id', 'name_search'], unique=False, postgresql_ops={'name_search': 'varchar_pattern_ops'})
+        batch_op.create_index('ix_customers_merchant_email_prefix', ['merchant_id', 'email'], unique=False, postgresql_ops={'email': 'varchar_pattern_ops'})
         batch_op.create_index('uq_customers_merchant_email', ['merchant_id', 'email'], unique=True, postgresql_where=sa.text('email IS NOT NULL'), sqlite_where=sa.text('email IS NOT NULL'))
         batch_op.create_index('uq_customers_merchant_phone', ['merchant_id', 'phone'], unique=True, postgresql_where=sa.text('phone IS NOT NULL'), sqlite_where=sa.text('phone IS NOT NULL'))
 
@@ -451,6 +452,7 @@ def downgrade():
         batch_op.drop_index('uq_customers_merchant_phone', postgresql_where=sa.text('phone IS NOT NULL'), sqlite_where=sa.text('phone IS NOT NULL'))
         batch_op.drop_index('uq_customers_merchant_email', postgresql_where=sa.text('email IS NOT NULL'), sqlite_where=sa.text('email IS NOT NULL'))
         batch_op.drop_index('ix_customers_merchant_name')
+        batch_op.drop_index('ix_customers_merchant_email_prefix')
 
     op.drop_table('customers')
     with op.batch_alter_table('audit_logs', schema=None) as batch_op:
