@@ -20,7 +20,6 @@ from loyalty.db import is_postgres, utcnow
 from loyalty.errors import NotFound
 from loyalty.models import (
     LoyaltyMember,
-    LoyaltyTier,
     LoyaltyTransaction,
     Promotion,
     PromotionRedemption,
@@ -163,7 +162,7 @@ def earn(
         "reference_id": reference_id,
     }
     if is_postgres(session) and not lines:
-        result = _earn_in_one_statement(session, member.id, amount, key, now, details)
+        result = _earn_in_one_statement(session, member, amount, key, now, details)
         if result is not None:
             if member in session:  # the statement changed the row behind the ORM's back
                 session.expire(member)
@@ -173,25 +172,19 @@ def earn(
 
 def _replayed(session: Session, transaction: LoyaltyTransaction) -> EarnResult:
     applied = session.execute(
-        select(PromotionRedemption.promotion_id, PromotionRedemption.discount_cents).where(
-            PromotionRedemption.transaction_id == transaction.id
-        )
+        select(Promotion, PromotionRedemption.discount_cents)
+        .join(PromotionRedemption, PromotionRedemption.promotion_id == Promotion.id)
+        .where(PromotionRedemption.transaction_id == transaction.id)
+        .order_by(Promotion.id)
     ).all()
-
-    names = {
-        p.id: p
-        for p in session.scalars(select(Promotion).where(Promotion.id.in_([a[0] for a in applied])))
-    }
     return EarnResult(
         transaction_id=transaction.id,
         points=transaction.points,
         balance=transaction.balance_after,
         amount_cents=transaction.amount_cents or 0,
         discount_cents=sum(discount for _, discount in applied),
-        promotions=tuple(names[pid].name for pid, _ in applied),
-        free_items=tuple(
-            names[pid].name for pid, _ in applied if names[pid].type == PromotionType.FREE_ITEM
-        ),
+        promotions=tuple(promotion.name for promotion, _ in applied),
+        free_items=tuple(p.name for p, _ in applied if p.type == PromotionType.FREE_ITEM),
         replayed=True,
     )
 
@@ -339,31 +332,29 @@ FROM (SELECT 1) AS one LEFT JOIN tx ON true
 
 
 def _earn_in_one_statement(
-    session: Session, member_id: int, amount: int, key: str, now: datetime, details: dict
+    session: Session, member: LoyaltyMember, amount: int, key: str, now: datetime, details: dict
 ) -> EarnResult | None:
     """The hot path. None means "not the simple case": the caller takes the general path."""
     row = session.execute(
         _EARN_STATEMENT,
-        {"member_id": member_id, "amount": amount, "key": key, "now": now, **details},
+        {"member_id": member.id, "amount": amount, "key": key, "now": now, **details},
     ).one()
     if not row.eligible:
         return None  # a promotion is running or the member is not active: let the rules speak
     if row.transaction_id is None:
-        replay = ledger.find_replay(
-            session, program_id=_program_id(session, member_id), idempotency_key=key
-        )
-        assert replay is not None  # the conflict that stopped the insert is this row
+        # The insert met the unique (programme, key): this is a replay of a committed earn.
+        replay = ledger.find_replay(session, program_id=member.program_id, idempotency_key=key)
+        if replay is None:
+            raise RuntimeError(f"idempotency conflict on {key!r} without a ledger row")
         ledger.ensure_same_operation(
-            replay, member_id=member_id, type=TransactionType.EARN, amount_cents=amount
+            replay, member_id=member.id, type=TransactionType.EARN, amount_cents=amount
         )
         return _replayed(session, replay)
     new_tier = None
     if row.upgrade_possible:
-        member = session.get(LoyaltyMember, member_id)
-        assert member is not None
-        session.refresh(member)
-        tier = tiers.upgrade_if_qualified(session, member=member, now=now)
-        new_tier = tier.name if isinstance(tier, LoyaltyTier) else None
+        locked = ledger.lock_member(session, member.id)  # already ours: refreshes the figures
+        tier = tiers.upgrade_if_qualified(session, member=locked, now=now)
+        new_tier = tier.name if tier else None
     return EarnResult(
         transaction_id=row.transaction_id,
         points=row.points,
@@ -371,9 +362,3 @@ def _earn_in_one_statement(
         amount_cents=amount,
         new_tier=new_tier,
     )
-
-
-def _program_id(session: Session, member_id: int) -> int:
-    return session.scalars(
-        select(LoyaltyMember.program_id).where(LoyaltyMember.id == member_id)
-    ).one()
