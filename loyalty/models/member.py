@@ -98,6 +98,7 @@ class LoyaltyMember(Base):
         CheckConstraint("lifetime_points >= 0", name="lifetime_not_negative"),
         Index("ix_loyalty_members_merchant_enrolled", "merchant_id", "enrolled_at"),
         Index("ix_loyalty_members_program_activity", "program_id", "last_activity_at"),
+        Index("ix_loyalty_members_program_updated", "program_id", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -118,6 +119,8 @@ class LoyaltyMember(Base):
     enrollment_key: Mapped[str | None] = mapped_column(String(100))
     enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Any change a wallet pass shows (balance, tier, name): what pass refreshes look for.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     customer: Mapped[Customer] = relationship()
     program: Mapped[LoyaltyProgram] = relationship()

@@ -314,7 +314,8 @@ balance AS (
     UPDATE loyalty_members m
     SET points_balance = m.points_balance + tx.points,
         lifetime_points = m.lifetime_points + tx.points,
-        last_activity_at = CAST(:now AS timestamptz)
+        last_activity_at = CAST(:now AS timestamptz),
+        updated_at = CAST(:now AS timestamptz)
     FROM tx
     WHERE m.id = tx.member_id
 )

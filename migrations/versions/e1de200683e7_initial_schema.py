@@ -223,6 +223,7 @@ def upgrade():
     sa.Column('enrollment_key', sa.String(length=100), nullable=True),
     sa.Column('enrolled_at', loyalty.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_activity_at', loyalty.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', loyalty.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('lifetime_points >= 0', name=op.f('ck_loyalty_members_lifetime_not_negative')),
     sa.CheckConstraint('points_balance >= 0', name=op.f('ck_loyalty_members_balance_not_negative')),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_loyalty_members_customer_id_customers'), ondelete='CASCADE'),
@@ -237,6 +238,7 @@ def upgrade():
     with op.batch_alter_table('loyalty_members', schema=None) as batch_op:
         batch_op.create_index('ix_loyalty_members_merchant_enrolled', ['merchant_id', 'enrolled_at'], unique=False)
         batch_op.create_index('ix_loyalty_members_program_activity', ['program_id', 'last_activity_at'], unique=False)
+        batch_op.create_index('ix_loyalty_members_program_updated', ['program_id', 'updated_at'], unique=False)
 
     op.create_table('channel_identities',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -423,6 +425,7 @@ def downgrade():
 
     op.drop_table('channel_identities')
     with op.batch_alter_table('loyalty_members', schema=None) as batch_op:
+        batch_op.drop_index('ix_loyalty_members_program_updated')
         batch_op.drop_index('ix_loyalty_members_program_activity')
         batch_op.drop_index('ix_loyalty_members_merchant_enrolled')
 
