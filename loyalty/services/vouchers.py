@@ -147,6 +147,10 @@ def void_voucher(
             .values(stock=Reward.stock + 1)
             .execution_options(synchronize_session=False)
         )
+        # As redeem does: a Reward already loaded in this session must not keep the old stock.
+        loaded = session.identity_map.get(session.identity_key(Reward, voucher.reward_id))
+        if loaded is not None:
+            session.expire(loaded, ["stock"])
     session.flush()
     return voucher
 
