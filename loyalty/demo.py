@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,8 +16,10 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from loyalty.db import utcnow
-from loyalty.identity import new_card_number, new_qr_secret, search_key
+from loyalty.identity import new_card_number, new_qr_secret, normalize_email, search_key
 from loyalty.models import (
+    ChannelIdentity,
+    ChannelKind,
     Customer,
     ExpiryPolicy,
     LoyaltyMember,
@@ -29,12 +32,17 @@ from loyalty.models import (
     Reward,
     RewardType,
     Role,
+    Rounding,
     TransactionType,
     User,
     Voucher,
     VoucherStatus,
 )
+from loyalty.passwords import hash_password
 from loyalty.services import merchants as merchant_service
+from loyalty.services.ledger import LIFETIME_TYPES
+from loyalty.services.points import purchase_points
+from loyalty.services.rewards import CODE_ALPHABET, CODE_LENGTH
 
 # Every demo account signs in with this password; README lists the accounts.
 DEMO_PASSWORD = "loyalty-demo-2025"
@@ -45,8 +53,6 @@ HISTORY_DAYS = 182
 # A fixed seed keeps names, amounts and visits the same on every machine; card numbers and
 # QR secrets still come from `secrets`, as they do in production.
 RANDOM_SEED = 2025
-
-VOUCHER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
 # --- what to create -----------------------------------------------------------------------
@@ -161,7 +167,7 @@ MERCHANTS: tuple[MerchantSpec, ...] = (
                 RewardType.FREE_ITEM,
                 80,
                 None,
-                stock=400,
+                stock=1000,
                 validity_days=14,
                 description="Any espresso, cappuccino or filter coffee",
             ),
@@ -212,7 +218,7 @@ MERCHANTS: tuple[MerchantSpec, ...] = (
                 RewardType.FREE_ITEM,
                 250,
                 None,
-                stock=300,
+                stock=500,
                 description="The red Wagner tote bag",
             ),
         ),
@@ -275,12 +281,13 @@ def seed(
         return report
 
     now = now or utcnow()
-    rng = random.Random(RANDOM_SEED)
     _ensure_user(session, email=ADMIN_EMAIL, name=ADMIN_NAME, platform_admin=True)
-    for spec, count in zip(MERCHANTS, _split(members), strict=True):
+    for position, (spec, count) in enumerate(zip(MERCHANTS, _split(members), strict=True)):
         if session.scalar(select(Merchant.id).where(Merchant.slug == spec.slug)) is not None:
             report.skipped.append(spec.name)
             continue
+        # One generator per merchant: its data does not depend on which others exist already.
+        rng = random.Random(RANDOM_SEED + position)
         _seed_merchant(session, spec, count, rng, now, report)
         report.created.append(spec.name)
     session.flush()
@@ -297,10 +304,21 @@ def _split(total: int) -> list[int]:
 def _ensure_user(session: Session, *, email: str, name: str, platform_admin: bool = False) -> User:
     user = session.scalars(select(User).where(User.email == email)).one_or_none()
     if user is None:
-        user = merchant_service.create_user(
-            session, email=email, password=DEMO_PASSWORD, name=name, platform_admin=platform_admin
+        user = User(
+            email=normalize_email(email),
+            name=name,
+            password_hash=_demo_password_hash(),
+            is_platform_admin=platform_admin,
         )
+        session.add(user)
+        session.flush()
     return user
+
+
+@functools.cache
+def _demo_password_hash() -> str:
+    """One argon2 hash (salted once) for every demo account: hashing is slow on purpose."""
+    return hash_password(DEMO_PASSWORD)
 
 
 # --- one merchant -------------------------------------------------------------------------
@@ -313,13 +331,14 @@ class _Programme:
     merchant_id: int
     program_id: int
     points_per_euro: Decimal
+    rounding: Rounding
     signup_bonus: int
     birthday_bonus: int
     expiry_days: int | None
     shop_ids: list[int]
-    shop_names: list[str]
-    tiers: list[tuple[int, int, Decimal, str]]  # (min_points, tier id, multiplier, name)
-    rewards: list[dict[str, Any]]  # id, name, cost, validity_days, stock left
+    cashiers: dict[int, int]  # shop position -> the staff user bound to that shop
+    tiers: list[tuple[int, int, Decimal]]  # (min_points, tier id, earn multiplier), ascending
+    rewards: list[dict[str, Any]]  # id, name, cost, days (validity), stock left; cheapest first
     tz: ZoneInfo
 
 
@@ -356,74 +375,74 @@ def _seed_merchant(
     ]
     for shop in shops:
         shop.created_at = founded
+    cashiers = {}
     for staff in spec.staff:
         user = _ensure_user(session, email=staff.email, name=staff.name)
         shop = shops[staff.shop_index] if staff.shop_index is not None else None
         merchant_service.add_membership(
             session, user=user, merchant=merchant, role=staff.role, shop=shop
         )
+        if staff.shop_index is not None:
+            cashiers[staff.shop_index] = user.id
 
-    tiers = []
-    for order, tier_spec in enumerate(spec.tiers):
-        tier = LoyaltyTier(
+    tiers = [
+        LoyaltyTier(
             merchant_id=merchant.id,
             program_id=program.id,
-            name=tier_spec.name,
-            min_points=tier_spec.min_points,
-            earn_multiplier=tier_spec.multiplier,
+            name=tier.name,
+            min_points=tier.min_points,
+            earn_multiplier=tier.multiplier,
             qualification_window_days=None,  # lifetime points qualify
             benefits={},
             sort_order=order,
         )
-        session.add(tier)
-        tiers.append(tier)
-    rewards = []
-    for reward_spec in spec.rewards:
-        reward = Reward(
+        for order, tier in enumerate(spec.tiers)
+    ]
+    rewards = [
+        Reward(
             merchant_id=merchant.id,
             program_id=program.id,
-            name=reward_spec.name,
-            description=reward_spec.description,
-            type=reward_spec.type,
-            points_cost=reward_spec.points_cost,
-            value=reward_spec.value,
-            stock=reward_spec.stock,
-            validity_days=reward_spec.validity_days,
+            name=reward.name,
+            description=reward.description,
+            type=reward.type,
+            points_cost=reward.points_cost,
+            value=reward.value,
+            stock=reward.stock,
+            validity_days=reward.validity_days,
             created_at=founded,
         )
-        session.add(reward)
-        rewards.append(reward)
+        for reward in spec.rewards
+    ]
+    session.add_all(tiers + rewards)
     session.flush()
 
-    context = _Programme(
+    programme = _Programme(
         merchant_id=merchant.id,
         program_id=program.id,
-        points_per_euro=spec.points_per_euro,
-        signup_bonus=spec.signup_bonus,
-        birthday_bonus=spec.birthday_bonus,
+        points_per_euro=Decimal(program.points_per_euro),
+        rounding=program.rounding,
+        signup_bonus=program.signup_bonus,
+        birthday_bonus=program.birthday_bonus,
         expiry_days=spec.expiry_days,
         shop_ids=[shop.id for shop in shops],
-        shop_names=[shop.name for shop in shops],
-        tiers=sorted((t.min_points, t.id, Decimal(t.earn_multiplier), t.name) for t in tiers),
-        rewards=sorted(
-            (
-                {
-                    "id": r.id,
-                    "name": r.name,
-                    "cost": r.points_cost,
-                    "days": r.validity_days,
-                    "stock": r.stock,
-                }
-                for r in rewards
-            ),
-            key=lambda r: r["cost"],
-        ),
+        cashiers=cashiers,
+        tiers=sorted((t.min_points, t.id, Decimal(t.earn_multiplier)) for t in tiers),
+        rewards=[
+            {
+                "id": r.id,
+                "name": r.name,
+                "cost": r.points_cost,
+                "days": r.validity_days,
+                "stock": r.stock,
+            }
+            for r in sorted(rewards, key=lambda r: r.points_cost)
+        ],
         tz=ZoneInfo(merchant.timezone),
     )
-    written = _write_members(session, spec, context, member_count, rng, now)
-    for reward in rewards:  # stock consumed by the simulated redemptions
-        left = next(r["stock"] for r in context.rewards if r["id"] == reward.id)
-        reward.stock = left
+    written = _write_members(session, spec, programme, member_count, rng, now)
+    stock_left = {r["id"]: r["stock"] for r in programme.rewards}
+    for reward in rewards:  # what the simulated redemptions took from stock
+        reward.stock = stock_left[reward.id]
     report.members += written.members
     report.transactions += written.transactions
     report.vouchers += written.vouchers
@@ -452,7 +471,9 @@ LAST_NAMES = _comma_list(
 )
 EMAIL_DOMAINS = ("example.com", "example.net", "example.org", "mail.example")
 MOBILE_PREFIXES = ("621", "628", "661", "671", "691")
-LANGUAGES = (("fr", 40), ("de", 25), ("en", 20), ("pt", 15))
+LANGUAGES = (("fr", 45), ("de", 30), ("en", 25))  # the languages enrolment offers
+MARKETING_CONSENTS = (("marketing_email", 0.6), ("marketing_sms", 0.4), ("marketing_telegram", 0.1))
+SOURCES = (("staff", 70), ("web", 20), ("telegram", 10))
 
 
 class _People:
@@ -481,8 +502,16 @@ class _People:
                 return number
 
     def birthday(self, today: date) -> date:
-        age_days = self.rng.randint(18 * 365, 80 * 365)
-        return today - timedelta(days=age_days)
+        return today - timedelta(days=self.rng.randint(18 * 365, 80 * 365))
+
+    def consents(self, at: datetime, source: str) -> dict[str, Any]:
+        """The same shape enrolment records: terms, each marketing channel, where they joined."""
+        stamp = at.isoformat()
+        consents: dict[str, Any] = {"terms": {"granted": True, "at": stamp, "version": "1"}}
+        for name, likelihood in MARKETING_CONSENTS:
+            consents[name] = {"granted": self.rng.random() < likelihood, "at": stamp}
+        consents["source"] = {"via": source}
+        return consents
 
 
 # --- history ------------------------------------------------------------------------------
@@ -500,6 +529,7 @@ class _MemberHistory:
     """One member's ledger, simulated in memory before anything is written."""
 
     card_number: str
+    enrolled_at: datetime
     transactions: list[dict[str, Any]] = field(default_factory=list)
     lots: list[dict[str, Any]] = field(default_factory=list)  # "tx": index into transactions
     vouchers: list[dict[str, Any]] = field(default_factory=list)  # same
@@ -522,7 +552,6 @@ def _write_members(
     card_numbers: set[str] = set()
     customers: list[dict[str, Any]] = []
     histories: list[_MemberHistory] = []
-    enrolments: list[datetime] = []
     start = now - timedelta(days=HISTORY_DAYS)
 
     for _ in range(count):
@@ -533,17 +562,9 @@ def _write_members(
             programme, spec, start + timedelta(days=HISTORY_DAYS * rng.random() ** 1.6), rng, now
         )
         has_email, has_phone = rng.random() < 0.85, rng.random() < 0.7
-        if not (has_email or has_phone):
-            has_phone = True
         email = people.email(first, last) if has_email else None
-        phone = people.phone() if has_phone else None
+        phone = people.phone() if has_phone or not has_email else None
         birthday = people.birthday(now.date()) if rng.random() < 0.75 else None
-        consent_at = enrolled_at.isoformat()
-        consents: dict[str, Any] = {"terms": {"granted": True, "at": consent_at, "version": "1"}}
-        if email:
-            consents["marketing_email"] = {"granted": rng.random() < 0.6, "at": consent_at}
-        if phone:
-            consents["marketing_sms"] = {"granted": rng.random() < 0.4, "at": consent_at}
         customers.append(
             {
                 "merchant_id": programme.merchant_id,
@@ -553,7 +574,7 @@ def _write_members(
                 "phone": phone,
                 "birthday": birthday,
                 "language": _weighted(rng, LANGUAGES),
-                "consents": consents,
+                "consents": people.consents(enrolled_at, _weighted(rng, SOURCES)),
                 "external_id": None,
                 "created_at": enrolled_at,
                 "erased_at": None,
@@ -563,13 +584,12 @@ def _write_members(
         while card in card_numbers:
             card = new_card_number()
         card_numbers.add(card)
-        history = _MemberHistory(card_number=card)
-        _simulate(history, programme, spec, enrolled_at, birthday, rng, now, voucher_codes)
+        history = _MemberHistory(card_number=card, enrolled_at=enrolled_at)
+        _simulate(history, programme, spec, birthday, rng, now, voucher_codes)
         histories.append(history)
-        enrolments.append(enrolled_at)
 
     # Plain executemany, then one query for the new ids by a key unique in the tenant:
-    # faster on SQLite than RETURNING, which it can only order one row at a time.
+    # faster than RETURNING, which SQLite can only keep in order one row at a time.
     _insert(session, Customer.__table__, customers)
     by_contact = {
         email or phone: id_
@@ -580,26 +600,27 @@ def _write_members(
         )
     }
     customer_ids = [by_contact[row["email"] or row["phone"]] for row in customers]
-    member_rows = [
-        {
-            "merchant_id": programme.merchant_id,
-            "program_id": programme.program_id,
-            "customer_id": customer_id,
-            "card_number": history.card_number,
-            "qr_secret": new_qr_secret(),
-            "points_balance": history.balance,
-            "lifetime_points": history.lifetime,
-            "tier_id": history.tier_id,
-            "status": MemberStatus.ACTIVE,
-            "enrollment_key": None,
-            "enrolled_at": enrolled_at,
-            "last_activity_at": history.last_activity_at or enrolled_at,
-        }
-        for customer_id, history, enrolled_at in zip(
-            customer_ids, histories, enrolments, strict=True
-        )
-    ]
-    _insert(session, LoyaltyMember.__table__, member_rows)
+    _insert(
+        session,
+        LoyaltyMember.__table__,
+        [
+            {
+                "merchant_id": programme.merchant_id,
+                "program_id": programme.program_id,
+                "customer_id": customer_id,
+                "card_number": history.card_number,
+                "qr_secret": new_qr_secret(),
+                "points_balance": history.balance,
+                "lifetime_points": history.lifetime,
+                "tier_id": history.tier_id,
+                "status": MemberStatus.ACTIVE,
+                "enrollment_key": f"demo:{history.card_number}",
+                "enrolled_at": history.enrolled_at,
+                "last_activity_at": history.last_activity_at or history.enrolled_at,
+            }
+            for customer_id, history in zip(customer_ids, histories, strict=True)
+        ],
+    )
     by_card = dict(
         session.execute(
             select(LoyaltyMember.card_number, LoyaltyMember.id).where(
@@ -609,21 +630,42 @@ def _write_members(
     )
     member_ids = [by_card[history.card_number] for history in histories]
 
-    transactions, lots, vouchers = [], [], []
-    for member_id, history in zip(member_ids, histories, strict=True):
+    channels, transactions, lots, vouchers = [], [], [], []
+    for member_id, customer, history in zip(member_ids, customers, histories, strict=True):
+        # Enrolment registers the contact details as (unverified) channels; so does the demo.
+        for kind, address in (
+            (ChannelKind.EMAIL, customer["email"]),
+            (ChannelKind.SMS, customer["phone"]),
+        ):
+            if address:
+                channels.append(
+                    {
+                        "merchant_id": programme.merchant_id,
+                        "member_id": member_id,
+                        "kind": kind,
+                        "address": address,
+                        "verified_at": None,
+                        "opted_out_at": None,
+                        "created_at": history.enrolled_at,
+                    }
+                )
         offset = len(transactions)
         for row in history.transactions:
-            transactions.append({**row, "member_id": member_id})
+            row = {**row, "member_id": member_id}
+            if row["reference_type"] == "birthday":
+                # The birthday job's own key, so that it never pays the same birthday twice.
+                row["idempotency_key"] = f"birthday:{row['reference_id']}:{member_id}"
+            transactions.append(row)
         for lot in history.lots:
             lots.append({**lot, "member_id": member_id, "tx": lot["tx"] + offset})
         for voucher in history.vouchers:
             vouchers.append({**voucher, "member_id": member_id, "tx": voucher["tx"] + offset})
+    _insert(session, ChannelIdentity.__table__, channels)
     _insert(session, LoyaltyTransaction.__table__, transactions)
     by_key = dict(
         session.execute(
             select(LoyaltyTransaction.idempotency_key, LoyaltyTransaction.id).where(
-                LoyaltyTransaction.program_id == programme.program_id,
-                LoyaltyTransaction.idempotency_key.like("demo:%"),
+                LoyaltyTransaction.program_id == programme.program_id
             )
         ).all()
     )
@@ -639,13 +681,13 @@ def _simulate(
     history: _MemberHistory,
     programme: _Programme,
     spec: MerchantSpec,
-    enrolled_at: datetime,
     birthday: date | None,
     rng: random.Random,
     now: datetime,
     voucher_codes: set[str],
 ) -> None:
     """Play the member's visits in order, keeping the ledger rules a real till would."""
+    enrolled_at = history.enrolled_at
     # A few regulars make most visits; many members came once or twice.
     segment = rng.random()
     if segment < 0.15:
@@ -655,7 +697,8 @@ def _simulate(
     else:
         rate = spec.visits_per_week * rng.uniform(0.05, 0.3)
     home_shop = rng.randrange(len(programme.shop_ids))
-    redeem_appetite = rng.uniform(0.2, 0.7)
+    goal = _choose_goal(programme, rng)  # the reward this member is saving up for
+    appetite = rng.uniform(0.3, 0.9)  # how soon they spend once they can
 
     events: list[tuple[datetime, str]] = [(enrolled_at, "visit")]
     day = enrolled_at
@@ -665,17 +708,16 @@ def _simulate(
             break
         events.append((_opening_time(programme, spec, day, rng, now), "visit"))
     if birthday is not None and programme.birthday_bonus:
-        for year in {enrolled_at.year, now.year}:
+        for year in sorted({enrolled_at.year, now.year}):
             try:
                 local_day = birthday.replace(year=year)
-            except ValueError:  # 29 February in a common year
-                local_day = date(year, 3, 1)
+            except ValueError:  # 29 February: celebrated on the 28th in common years
+                local_day = date(year, 2, 28)
             at = datetime(
                 local_day.year, local_day.month, local_day.day, 7, 0, tzinfo=programme.tz
             ).astimezone(UTC)
-            if enrolled_at < at < now:
-                events.append((at, "birthday"))
-    events = sorted({event for event in events if enrolled_at <= event[0] < now})
+            events.append((at, "birthday"))
+    events = sorted(event for event in set(events) if enrolled_at <= event[0] < now)
 
     ledger = _Ledger(history, programme)
     ledger.credit(
@@ -684,7 +726,7 @@ def _simulate(
         enrolled_at,
         shop=home_shop,
         description="Welcome bonus",
-        reference=("signup_bonus", None),
+        reference=("signup", None),
     )
     previous = None
     for at, kind in events:
@@ -698,24 +740,30 @@ def _simulate(
                 programme.birthday_bonus,
                 at,
                 shop=None,
-                description="Birthday bonus",
-                reference=("birthday_bonus", str(at.year)),
+                description="Happy birthday!",
+                reference=("birthday", str(at.astimezone(programme.tz).year)),
             )
             continue
         shop = home_shop if rng.random() < 0.8 else rng.randrange(len(programme.shop_ids))
-        affordable = [
-            r for r in programme.rewards if r["cost"] <= history.balance and r["stock"] != 0
-        ]
-        if affordable and rng.random() < redeem_appetite:
-            # Cheaper rewards are chosen more often; redemption happens at the till, before paying.
-            reward = _weighted(rng, [(r, len(affordable) - i) for i, r in enumerate(affordable)])
-            ledger.redeem(reward, at, shop, rng, voucher_codes, now)
-        amount = _basket(spec, rng)
-        ledger.earn(amount, at + timedelta(seconds=45), shop)
+        if goal is not None and goal["stock"] == 0:
+            goal = _choose_goal(programme, rng)
+        if goal is not None and goal["cost"] <= history.balance and rng.random() < appetite:
+            # Redeemed at the till, before paying; then the member saves up for the next one.
+            ledger.redeem(goal, at, shop, rng, voucher_codes, now)
+            goal = _choose_goal(programme, rng)
+        ledger.earn(_basket(spec, rng), at + timedelta(seconds=45), shop)
+
+
+def _choose_goal(programme: _Programme, rng: random.Random) -> dict[str, Any] | None:
+    """Cheaper rewards are more popular; one out of stock is no longer anybody's goal."""
+    available = [r for r in programme.rewards if r["stock"] != 0]
+    if not available:
+        return None
+    return _weighted(rng, [(r, len(available) - i) for i, r in enumerate(available)])
 
 
 class _Ledger:
-    """Writes one member's rows the way the services will: running balance, lots, vouchers."""
+    """Writes one member's rows as the services do: running balance, lots, tier, vouchers."""
 
     def __init__(self, history: _MemberHistory, programme: _Programme) -> None:
         self.history = history
@@ -730,14 +778,15 @@ class _Ledger:
         *,
         shop: int | None,
         amount_cents: int | None = None,
-        description: str,
+        description: str = "",
         reference: tuple[str | None, str | None] = (None, None),
     ) -> int:
         history = self.history
         history.balance += points
-        if kind in (TransactionType.EARN, TransactionType.BONUS):
+        if kind in LIFETIME_TYPES:
             history.lifetime += points
         history.last_activity_at = at
+        cashier = self.programme.cashiers.get(shop) if kind != TransactionType.BONUS else None
         history.transactions.append(
             {
                 "merchant_id": self.programme.merchant_id,
@@ -751,7 +800,7 @@ class _Ledger:
                 "reference_id": reference[1],
                 "reverses_id": None,
                 "description": description,
-                "created_by": None,
+                "created_by": cashier,
                 "idempotency_key": f"demo:{history.card_number}:{len(history.transactions) + 1}",
                 "created_at": at,
             }
@@ -766,7 +815,7 @@ class _Ledger:
         *,
         shop: int | None,
         amount_cents: int | None = None,
-        description: str,
+        description: str = "",
         reference: tuple[str | None, str | None] = (None, None),
     ) -> None:
         if points <= 0:
@@ -780,39 +829,34 @@ class _Ledger:
             description=description,
             reference=reference,
         )
-        expiry_days = self.programme.expiry_days
+        days = self.programme.expiry_days
         lot = {
             "merchant_id": self.programme.merchant_id,
             "tx": index,
             "points": points,
             "remaining": points,
-            "expires_at": at + timedelta(days=expiry_days) if expiry_days else None,
+            "expires_at": at + timedelta(days=days) if days else None,
             "created_at": at,
         }
         self.history.lots.append(lot)
         self.open_lots.append(lot)
-        self._update_tier()
+        # Upgrades are immediate, as after a real purchase; lifetime tiers never downgrade.
+        for min_points, tier_id, _ in self.programme.tiers:
+            if min_points <= self.history.lifetime:
+                self.history.tier_id = tier_id
 
     def earn(self, amount_cents: int, at: datetime, shop: int) -> None:
-        multiplier, tier_name = Decimal(1), None
-        if self.programme.tiers:
-            _, _, multiplier, tier_name = self._tier()
-        points = int(
-            (
-                Decimal(amount_cents) * self.programme.points_per_euro * multiplier / 100
-            ).to_integral_value(ROUND_FLOOR)
-        )
-        description = f"Purchase €{amount_cents / 100:.2f}"
-        if tier_name and multiplier != 1:
-            description += f" ({tier_name} ×{multiplier.normalize()})"
-        self.credit(
-            TransactionType.EARN,
-            points,
-            at,
-            shop=shop,
+        multiplier = Decimal(1)
+        for _, tier_id, tier_multiplier in self.programme.tiers:
+            if tier_id == self.history.tier_id:
+                multiplier = tier_multiplier
+        points = purchase_points(
             amount_cents=amount_cents,
-            description=description,
+            rate=self.programme.points_per_euro,
+            rounding=self.programme.rounding,
+            tier_multiplier=multiplier,
         )
+        self.credit(TransactionType.EARN, points, at, shop=shop, amount_cents=amount_cents)
 
     def redeem(
         self,
@@ -824,14 +868,13 @@ class _Ledger:
         now: datetime,
     ) -> None:
         cost = reward["cost"]
-        code = _voucher_code(rng, voucher_codes)
         index = self._row(
             TransactionType.REDEEM,
             -cost,
             at,
             shop=shop,
-            description=f"Redeemed: {reward['name']}",
-            reference=("voucher", code),
+            description=f"Reward: {reward['name']}",
+            reference=("reward", str(reward["id"])),
         )
         left = cost
         while left:  # oldest lots first
@@ -849,10 +892,11 @@ class _Ledger:
         self.history.vouchers.append(
             {
                 "merchant_id": self.programme.merchant_id,
+                "member_id": None,
                 "reward_id": reward["id"],
                 "promotion_id": None,
                 "tx": index,
-                "code": code,
+                "code": _voucher_code(rng, voucher_codes),
                 "status": VoucherStatus.USED if used else VoucherStatus.ISSUED,
                 "points_spent": cost,
                 "valid_until": valid_until,
@@ -865,17 +909,6 @@ class _Ledger:
             }
         )
 
-    def _tier(self) -> tuple[int, int, Decimal, str]:
-        current = self.programme.tiers[0]
-        for tier in self.programme.tiers:
-            if tier[0] <= self.history.lifetime:
-                current = tier
-        return current
-
-    def _update_tier(self) -> None:
-        if self.programme.tiers:
-            self.history.tier_id = self._tier()[1]
-
 
 # --- small pieces -------------------------------------------------------------------------
 
@@ -886,8 +919,7 @@ def _opening_time(
     """A moment during opening hours on `day` (local), in UTC, never in the future."""
     local_day = day.astimezone(programme.tz).date()
     opens, closes = spec.opening_hours
-    hour = rng.triangular(opens, closes, opens + (closes - opens) * 0.35)
-    minutes = int(hour * 60)
+    minutes = int(rng.triangular(opens, closes, opens + (closes - opens) * 0.35) * 60)
     local = datetime(
         local_day.year,
         local_day.month,
@@ -904,6 +936,7 @@ def _opening_time(
 
 
 def _basket(spec: MerchantSpec, rng: random.Random) -> int:
+    """A receipt total in cents: log-normal around the merchant's median, to 5 cents."""
     median, low, high = spec.basket
     cents = math.exp(rng.gauss(math.log(median), 0.45))
     return int(min(high, max(low, round(cents / 5) * 5)))
@@ -911,7 +944,7 @@ def _basket(spec: MerchantSpec, rng: random.Random) -> int:
 
 def _voucher_code(rng: random.Random, taken: set[str]) -> str:
     while True:
-        code = "".join(rng.choice(VOUCHER_ALPHABET) for _ in range(8))
+        code = "".join(rng.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
         if code not in taken:
             taken.add(code)
             return code
@@ -923,5 +956,6 @@ def _weighted(rng: random.Random, choices):
 
 
 def _insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """SQLAlchemy Core executemany: one statement, many parameter sets, no ORM objects."""
     if rows:
         session.execute(insert(table), rows)
