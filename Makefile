@@ -3,22 +3,25 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+PORT ?= 5000
 export FLASK_APP := web
 
 .PHONY: setup run test lint format bench clean
 
+# Reinstalls only when requirements.txt changes; the stamp file records the last install.
 $(INSTALLED): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(INSTALLED)
 
 setup: $(INSTALLED)
 
+# honcho gives the first Procfile entry (web) $PORT and the others PORT+100, PORT+200.
 run: setup
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo seed --if-empty
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+	@echo "Starting web, worker and bot: http://127.0.0.1:$(PORT)/ (demo logins: README.md)"
+	PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 test: setup
 	$(BIN)/ruff check .

@@ -1,0 +1,16 @@
+"""Gunicorn settings for the `web` process of the Procfile; environment variables tune them."""
+
+import os
+
+# The Procfile passes --bind; this default serves `gunicorn -c gunicorn.conf.py 'web:create_app()'`.
+bind = f"127.0.0.1:{os.environ.get('PORT', '5000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("WEB_THREADS", "4"))  # gthread: a slow client does not block a worker
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+accesslog = "-"  # stdout, next to the other processes' logs
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# Each worker builds its own app and database engine after the fork: no shared connections.
+preload_app = False

@@ -1,0 +1,1 @@
+"""The background worker: scheduled jobs (campaigns, outbox delivery, expiry, birthdays, pass pushes)."""
