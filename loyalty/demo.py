@@ -617,6 +617,7 @@ def _write_members(
                 "enrollment_key": f"demo:{history.card_number}",
                 "enrolled_at": history.enrolled_at,
                 "last_activity_at": history.last_activity_at or history.enrolled_at,
+                "updated_at": history.last_activity_at or history.enrolled_at,
             }
             for customer_id, history in zip(customer_ids, histories, strict=True)
         ],
