@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy import ColumnElement, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from loyalty import offerings
@@ -23,7 +23,10 @@ from loyalty.models import (
 from loyalty.offerings import Feature
 
 # What counts towards a windowed tier: points earned, bonuses, minus refunds of purchases.
-QUALIFYING_TYPES = (TransactionType.EARN, TransactionType.BONUS, TransactionType.REVERSE)
+# Not every REVERSE row is a refund: a voided voucher's points come back as one, and counting
+# those would let redeem-and-cancel climb tiers without buying anything.
+QUALIFYING_TYPES = (TransactionType.EARN, TransactionType.BONUS)
+REFUND_REFERENCE = "refund"  # the reference_type corrections.reverse gives purchase refunds
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,11 @@ def _qualifying_points(tier: LoyaltyTier, now: datetime) -> ColumnElement[int]:
         select(func.coalesce(func.sum(LoyaltyTransaction.points), 0))
         .where(
             LoyaltyTransaction.member_id == LoyaltyMember.id,
-            LoyaltyTransaction.type.in_(QUALIFYING_TYPES),
+            or_(
+                LoyaltyTransaction.type.in_(QUALIFYING_TYPES),
+                (LoyaltyTransaction.type == TransactionType.REVERSE)
+                & (LoyaltyTransaction.reference_type == REFUND_REFERENCE),
+            ),
             LoyaltyTransaction.created_at >= since,
         )
         .scalar_subquery()
