@@ -14,3 +14,5 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Each worker builds its own app and database engine after the fork: no shared connections.
 preload_app = False
+# No runtime control socket: it sits at one path per user, so two copies on a host would clash.
+control_socket_disable = True
