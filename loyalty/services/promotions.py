@@ -197,6 +197,11 @@ def claim(session: Session, offer: Offer) -> Offer:
         )
         if claimed.rowcount == 1:
             kept.append(applied)
+        # The count changed behind the ORM's back: a Promotion loaded in this session must not
+        # keep the old one, or a later preview in the same session offers what is used up.
+        loaded = session.identity_map.get(session.identity_key(Promotion, applied.promotion_id))
+        if loaded is not None:
+            session.expire(loaded, ["redemptions_count"])
     return offer if len(kept) == len(offer.applied) else Offer.of(kept)
 
 
