@@ -16,6 +16,7 @@ from loyalty.errors import InvalidCardNumber, InvalidInput, InvalidToken
 
 CARD_DIGITS = 12  # 11 random digits and a Luhn check digit
 TOKEN_PREFIX = "LY1"
+MAX_ID = 2**31 - 1
 
 
 # --- card numbers -------------------------------------------------------------------------
@@ -88,7 +89,10 @@ def parse_qr_token(token: str) -> tuple[int, int, str]:
     if (
         len(parts) != 4
         or parts[0] != TOKEN_PREFIX
-        or not (re.fullmatch(r"[0-9]{1,18}", parts[1]) and re.fullmatch(r"[0-9]{1,18}", parts[2]))
+        or not all(re.fullmatch(r"[0-9]{1,10}", part) for part in parts[1:3])
+        # Ids are 32-bit integer columns: a bigger one cannot be ours, and PostgreSQL would
+        # refuse it in the lookup with an error instead of an answer.
+        or max(int(parts[1]), int(parts[2])) > MAX_ID
     ):
         raise InvalidToken(
             "This code is not a loyalty card. Scan the QR code on the member's card."
