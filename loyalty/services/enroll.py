@@ -137,7 +137,8 @@ def enroll(
     customer = Customer(
         merchant_id=merchant.id,
         name=name,
-        name_search=search_key(name),
+        # NFKD can lengthen a name ('ﬁ' -> 'fi'): keep the key within its column too.
+        name_search=search_key(name)[:120],
         email=email,
         phone=phone,
         birthday=birthday,
