@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,6 +22,25 @@ def slugify(text: str) -> str:
 
     slug = re.sub(r"[^a-z0-9]+", "-", search_key(text)).strip("-")
     return slug[:50] or "merchant"
+
+
+def _bounded(value: str | None, *, limit: int, what: str, field: str) -> str:
+    """Stripped text that fits its column: PostgreSQL would refuse a longer one with an error."""
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise InvalidInput(f"{what} can have at most {limit} characters.", field=field)
+    return value
+
+
+def _timezone(name: str) -> str:
+    """Checked at creation: an unknown zone would only fail later, at the till."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"'{name}' is not a time zone. Use a name like Europe/Luxembourg.", field="timezone"
+        ) from None
+    return name
 
 
 def _unique_slug(session: Session, model: type, base: str) -> str:
@@ -42,9 +62,11 @@ def create_merchant(
     timezone: str = "Europe/Luxembourg",
 ) -> Merchant:
     """A merchant always comes with its programme, so every surface can rely on one existing."""
-    name = (name or "").strip()
+    name = _bounded(name, limit=120, what="A business name", field="name")
     if not name:
         raise InvalidInput("Give the business a name.", field="name")
+    program_name = _bounded(program_name, limit=120, what="A programme name", field="program_name")
+    timezone = _timezone(timezone)
     merchant = Merchant(
         name=name,
         slug=_unique_slug(session, Merchant, slugify(name)),
@@ -57,7 +79,7 @@ def create_merchant(
     session.flush()
     program = LoyaltyProgram(
         merchant_id=merchant.id,
-        name=program_name or f"{name} Rewards",
+        name=program_name or f"{name[:112]} Rewards",
         slug=merchant.slug,
         join_code=_new_join_code(session),
         points_per_euro=points_per_euro,
@@ -94,9 +116,10 @@ def create_shop(
     address: str = "",
     timezone: str | None = None,
 ) -> Shop:
-    name = (name or "").strip()
+    name = _bounded(name, limit=120, what="A shop name", field="name")
     if not name:
         raise InvalidInput("Give the shop a name.", field="name")
+    address = _bounded(address, limit=300, what="An address", field="address")
     # Lock the merchant row so two managers adding shops at once cannot pass the limit together.
     session.execute(select(Merchant.id).where(Merchant.id == merchant.id).with_for_update())
     count = session.scalar(select(func.count(Shop.id)).where(Shop.merchant_id == merchant.id))
@@ -104,8 +127,8 @@ def create_shop(
     shop = Shop(
         merchant_id=merchant.id,
         name=name,
-        address=address.strip(),
-        timezone=timezone or merchant.timezone,
+        address=address,
+        timezone=_timezone(timezone) if timezone else merchant.timezone,
     )
     session.add(shop)
     session.flush()
@@ -116,6 +139,7 @@ def create_user(
     session: Session, *, email: str, password: str, name: str = "", platform_admin: bool = False
 ) -> User:
     email = normalize_email(email)
+    name = _bounded(name, limit=120, what="A name", field="name")
     if len(password or "") < MIN_LENGTH:
         raise InvalidInput(
             f"Choose a password of at least {MIN_LENGTH} characters.", field="password"
@@ -126,7 +150,7 @@ def create_user(
         )
     user = User(
         email=email,
-        name=name.strip(),
+        name=name,
         password_hash=hash_password(password),
         is_platform_admin=platform_admin,
     )
