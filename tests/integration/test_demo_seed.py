@@ -239,10 +239,10 @@ def test_cafe_members_sit_in_the_tier_their_lifetime_points_reach(session, seede
             SELECT m.id FROM loyalty_members m
             JOIN loyalty_programs p ON p.id = m.program_id
             WHERE EXISTS (SELECT 1 FROM loyalty_tiers x WHERE x.program_id = p.id)
-              AND m.tier_id IS DISTINCT FROM (
+              AND COALESCE(m.tier_id, -1) <> COALESCE((
                 SELECT t.id FROM loyalty_tiers t
                 WHERE t.program_id = p.id AND t.min_points <= m.lifetime_points
-                ORDER BY t.min_points DESC LIMIT 1)
+                ORDER BY t.min_points DESC LIMIT 1), -1)
             """,
         )
         == []
