@@ -28,9 +28,11 @@ from loyalty.models.rewards import (
     Voucher,
     VoucherStatus,
 )
+from loyalty.models.wallet import AppleRegistration, WalletPass, WalletPlatform
 
 __all__ = [
     "CUSTOM_REWARD_TYPES",
+    "AppleRegistration",
     "AuditLog",
     "ChannelIdentity",
     "ChannelKind",
@@ -61,4 +63,6 @@ __all__ = [
     "User",
     "Voucher",
     "VoucherStatus",
+    "WalletPass",
+    "WalletPlatform",
 ]

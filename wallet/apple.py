@@ -1,0 +1,170 @@
+"""Apple Wallet store cards: pass.json, images, manifest.json and its detached PKCS#7 signature.
+
+Packaging follows Apple's rules: every file in the archive is listed in manifest.json with its
+SHA-1, and `signature` is a DER-encoded detached PKCS#7 (CMS) signature of manifest.json made
+with the Pass Type ID certificate, carrying Apple's WWDR intermediate certificate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
+
+from wallet.certs import PassSigner
+from wallet.config import WalletSettings
+from wallet.content import MAX_LOCATIONS, CardContent
+from wallet.images import hex_to_rgb, images_for, readable_on
+
+MEDIA_TYPE = "application/vnd.apple.pkpass"
+# Keys Apple requires in every pass.json (PassKit Package Format Reference, "Top-Level Keys").
+REQUIRED_KEYS = (
+    "description",
+    "formatVersion",
+    "organizationName",
+    "passTypeIdentifier",
+    "serialNumber",
+    "teamIdentifier",
+)
+
+
+def _rgb(color: tuple[int, int, int]) -> str:
+    return f"rgb({color[0]}, {color[1]}, {color[2]})"
+
+
+def pass_json(content: CardContent, settings: WalletSettings) -> dict[str, Any]:
+    background = hex_to_rgb(content.branding.primary)
+    foreground = readable_on(background)
+    barcode = {
+        "format": "PKBarcodeFormatQR",
+        "message": content.qr_message,
+        "messageEncoding": "iso-8859-1",
+        "altText": content.card_number_display,
+    }
+    back_fields = [
+        {"key": "earn", "label": "How to earn", "value": content.how_to_earn},
+        {"key": "redeem", "label": "How to redeem", "value": content.how_to_redeem},
+    ]
+    if content.places:
+        back_fields.append(
+            {
+                "key": "shops",
+                "label": "Our shops",
+                "value": "\n".join(
+                    f"{p.name}, {p.address}" if p.address else p.name for p in content.places
+                ),
+            }
+        )
+    back_fields += [
+        {
+            "key": "member_page",
+            "label": "Your member page",
+            "value": content.member_url,
+            "attributedValue": f"<a href='{content.member_url}'>Balance, rewards, history</a>",
+        },
+        {"key": "terms", "label": "Terms", "value": content.terms},
+    ]
+    if not content.white_label:
+        back_fields.append({"key": "platform", "label": "Card by", "value": content.platform_name})
+    body: dict[str, Any] = {
+        "formatVersion": 1,
+        "passTypeIdentifier": settings.pass_type_id,
+        "serialNumber": content.serial_number,
+        "teamIdentifier": settings.team_id,
+        "organizationName": content.organization_name,
+        "description": f"{content.program_name} loyalty card",
+        "logoText": content.program_name,
+        "backgroundColor": _rgb(background),
+        "foregroundColor": _rgb(foreground),
+        "labelColor": _rgb(foreground),
+        "webServiceURL": settings.web_service_url,
+        "authenticationToken": content.authentication_token,
+        "sharingProhibited": True,
+        "barcodes": [barcode],
+        "barcode": barcode,  # read by iOS before 9
+        "storeCard": {
+            "headerFields": [
+                {
+                    "key": "tier",
+                    "label": "TIER",
+                    "value": content.tier or "Member",
+                    "changeMessage": "You are now %@.",
+                }
+            ],
+            "primaryFields": [
+                {
+                    "key": "balance",
+                    "label": "POINTS",
+                    "value": content.balance,
+                    "numberStyle": "PKNumberStyleDecimal",
+                    "changeMessage": "You now have %@ points.",
+                }
+            ],
+            "secondaryFields": [{"key": "member", "label": "MEMBER", "value": content.member_name}],
+            "auxiliaryFields": [
+                {"key": "card", "label": "CARD", "value": content.card_number_display}
+            ],
+            "backFields": back_fields,
+        },
+    }
+    locations = [
+        {
+            "latitude": p.latitude,
+            "longitude": p.longitude,
+            "relevantText": f"{p.name}: show your {content.program_name} card",
+        }
+        for p in content.places
+        if p.latitude is not None and p.longitude is not None
+    ][:MAX_LOCATIONS]
+    if locations:
+        body["locations"] = locations
+    if content.voided:
+        body["voided"] = True
+    return body
+
+
+def manifest(files: dict[str, bytes]) -> bytes:
+    return json.dumps(
+        {name: hashlib.sha1(data).hexdigest() for name, data in sorted(files.items())},
+        indent=0,
+        separators=(",", ":"),
+    ).encode()
+
+
+def sign(data: bytes, signer: PassSigner) -> bytes:
+    """Detached PKCS#7 signature (DER) with the signing time, carrying the WWDR certificate."""
+    return (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(data)
+        .add_signer(signer.certificate, signer.key, hashes.SHA256())
+        .add_certificate(signer.wwdr)
+        .sign(
+            serialization.Encoding.DER,
+            [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary],
+        )
+    )
+
+
+def package(files: dict[str, bytes], signer: PassSigner) -> bytes:
+    """Zip the files with their manifest and signature into a .pkpass."""
+    files = dict(files)
+    files["manifest.json"] = manifest(files)
+    files["signature"] = sign(files["manifest.json"], signer)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in files.items():
+            # PNGs are compressed already; deflating them again only costs time.
+            method = zipfile.ZIP_STORED if name.endswith(".png") else zipfile.ZIP_DEFLATED
+            archive.writestr(name, data, compress_type=method)
+    return out.getvalue()
+
+
+def build(content: CardContent, settings: WalletSettings, signer: PassSigner) -> bytes:
+    files = {"pass.json": json.dumps(pass_json(content, settings), ensure_ascii=False).encode()}
+    files.update(images_for(content.branding))
+    return package(files, signer)
