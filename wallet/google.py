@@ -138,11 +138,14 @@ def save_jwt(
     now: int | None = None,
 ) -> str:
     creds = credentials(settings)
+    issued = now if now is not None else int(time.time())
     payload = {
         "iss": creds.service_account_email,
         "aud": "google",
         "typ": "savetowallet",
-        "iat": now if now is not None else int(time.time()),
+        "iat": issued,
+        # Our link mints a fresh JWT on every click; a copied one goes stale within the hour.
+        "exp": issued + 3600,
         "origins": list(settings.google_origins),
         "payload": {"loyaltyClasses": list(classes), "loyaltyObjects": objects},
     }

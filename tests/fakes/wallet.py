@@ -116,9 +116,12 @@ def wallet_app(app: Flask, wallet_certs: DevFiles) -> Iterator[Flask]:
 
         target = create_app({**app.config, **overrides})
         target.register_blueprint(blueprint)
-    saved = {key: target.config.get(key) for key in overrides}
-    target.config.update(overrides)
-    target.extensions.pop("wallet_settings", None)
+    # Both apps: code running under the test's pushed app context reads `app`'s config.
+    saved = {key: app.config.get(key) for key in overrides}
+    for each in {id(app): app, id(target): target}.values():
+        each.config.update(overrides)
+        each.extensions.pop("wallet_settings", None)
     yield target
-    target.config.update(saved)
-    target.extensions.pop("wallet_settings", None)
+    for each in {id(app): app, id(target): target}.values():
+        each.config.update(saved)
+        each.extensions.pop("wallet_settings", None)

@@ -1,0 +1,62 @@
+"""`flask wallet ...`: development certificates, a pass to a file, the Google link, pushes."""
+
+# ruff: noqa: F811  (fixtures imported from tests.fakes.wallet are parameters here)
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from tests.factories import make_member, make_tenant
+from tests.fakes.wallet import wallet_app, wallet_certs  # noqa: F401
+from wallet.cli import wallet
+
+
+def test_dev_certs_creates_the_ca_pass_certificate_and_google_key(
+    wallet_app: Flask, tmp_path: Path
+) -> None:
+    runner = wallet_app.test_cli_runner()
+    result = runner.invoke(wallet, ["dev-certs", "--directory", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    for name in ("ca.pem", "pass.pem", "pass.key", "google-service-account.json"):
+        assert (tmp_path / "w" / name).is_file()
+    again = runner.invoke(wallet, ["dev-certs", "--directory", str(tmp_path / "w")])
+    assert "Kept the existing" in again.output
+
+
+def test_pass_writes_a_members_pkpass_and_google_json(
+    wallet_app: Flask, session: Session, tmp_path: Path
+) -> None:
+    member = make_member(session, make_tenant(session), name="Katherine Johnson")
+    runner = wallet_app.test_cli_runner()
+    out = tmp_path / "card.pkpass"
+    result = runner.invoke(wallet, ["pass", member.card_number, "--platform", "apple", "-o", out])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(io.BytesIO(out.read_bytes())) as archive:
+        assert json.loads(archive.read("pass.json"))["storeCard"]["secondaryFields"][0][
+            "value"
+        ] == ("Katherine Johnson")
+    google_out = tmp_path / "card.json"
+    result = runner.invoke(
+        wallet, ["pass", member.card_number, "--platform", "google", "-o", google_out]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(google_out.read_text())["loyaltyObject"]["accountId"] == member.card_number
+
+
+def test_google_link_prints_the_save_url(wallet_app: Flask, session: Session) -> None:
+    member = make_member(session, make_tenant(session))
+    result = wallet_app.test_cli_runner().invoke(wallet, ["google-link", member.card_number])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("https://pay.google.com/gp/v/save/")
+
+
+def test_unknown_or_mistyped_cards_get_a_clear_message(wallet_app: Flask, session: Session) -> None:
+    runner = wallet_app.test_cli_runner()
+    assert "not valid" in runner.invoke(wallet, ["google-link", "123456789013"]).output
+    assert "No member has card" in runner.invoke(wallet, ["google-link", "123456789015"]).output
