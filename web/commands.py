@@ -1,4 +1,4 @@
-"""Command-line entry points: `flask demo seed`, and later `flask wallet dev-certs`, imports."""
+"""Command-line entry points: `flask demo seed`, `flask wallet ...`; later member imports."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from loyalty import demo as demo_data
+from wallet import cli as wallet_cli
 from web.extensions import db
 
 demo = AppGroup("demo", help="Demo merchants, staff and members for trying the platform locally.")
@@ -53,3 +54,5 @@ def seed_command(if_empty: bool, members: int) -> None:
 def register(app: Flask) -> None:
     """Attach every CLI group to the app (called by create_app)."""
     app.cli.add_command(demo)
+    wallet_cli.register(app)
+    wallet_cli.register(app)
