@@ -2,24 +2,50 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from loyalty.db import configure_sqlite
+from loyalty.identity import format_card_number
 from web import config as config_module
 from web.extensions import bootstrap, csrf, db, limiter, login_manager, migrate
+
+# Only our own origin: no CDN, no inline script or style. Bootstrap's CSS draws some icons
+# (select arrows, the navbar toggler) as data: SVG images, hence img-src data:.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(config_module.INSTANCE))
     app.config.update(config_module.from_env() if config is None else config)
+    configure_proxies(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_security_headers(app)
+    register_template_helpers(app)
     register_commands(app)
     configure_logger(app)
     return app
+
+
+def configure_proxies(app: Flask) -> None:
+    """Behind N trusted proxies, read the client's address (the login limit is per IP) and scheme."""
+    hops = int(app.config.get("PROXY_FIX_HOPS", 0) or 0)
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
 def register_extensions(app: Flask) -> None:
@@ -28,21 +54,79 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine)
-    migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True)
-    login_manager.init_app(app)
+    migrate.init_app(
+        app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True
+    )
+    # A session cookie replayed from another address or browser is thrown away.
+    app.config.setdefault("SESSION_PROTECTION", "strong")
+    login_manager.init_app(app)  # its unauthorized handler is in web/auth/views.py
     csrf.init_app(app)
     limiter.init_app(app)
     bootstrap.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
+    from web.admin.views import blueprint as admin
+    from web.auth.views import blueprint as auth
+    from web.backoffice.views import blueprint as backoffice
     from web.health import blueprint as health
+    from web.public.views import blueprint as public
+    from web.staff.views import blueprint as staff
 
-    app.register_blueprint(health)
+    for blueprint in (health, public, auth, backoffice, staff, admin):
+        app.register_blueprint(blueprint)
 
 
 def register_errorhandlers(app: Flask) -> None:
-    pass
+    from web import errors
+
+    errors.register(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    strict_transport = bool(app.config.get("SESSION_COOKIE_SECURE"))
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
+        if strict_transport:  # cookies are HTTPS-only, so the site is served over HTTPS
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        # Pages show members' data: keep them out of shared caches and the back-button cache
+        # after sign-out. Static files keep their normal caching.
+        if request.endpoint and not request.endpoint.endswith("static"):
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def register_template_helpers(app: Flask) -> None:
+    from web import tenancy
+
+    @app.template_filter("local_time")
+    def local_time(value: datetime | None, fmt: str = "%d %b %Y, %H:%M") -> str:
+        """A UTC time from the database, shown in the shop's (or merchant's) time zone."""
+        if value is None:
+            return ""
+        return value.astimezone(tenancy.display_timezone()).strftime(fmt)
+
+    app.add_template_filter(format_card_number, "card_number")
+
+    @app.template_filter("thousands")
+    def thousands(value: int | None) -> str:
+        return "" if value is None else f"{value:,}"
+
+    @app.context_processor
+    def navigation() -> dict[str, Any]:
+        # Callables, so a page that never draws the navigation never queries for it.
+        return {
+            "current_membership": tenancy.current_membership,
+            "signed_in_user": tenancy.signed_in_user,
+            "memberships_of": tenancy.memberships_of,
+        }
 
 
 def register_commands(app: Flask) -> None:
@@ -52,4 +136,6 @@ def register_commands(app: Flask) -> None:
 
 
 def configure_logger(app: Flask) -> None:
-    pass
+    from web import logging as web_logging
+
+    web_logging.configure(app)

@@ -1,0 +1,1 @@
+"""The platform operator's pages: every merchant, their offering and their usage."""

@@ -1,0 +1,1 @@
+"""The back-office: where owners and managers run their programme."""

@@ -1,0 +1,83 @@
+"""Back-office pages under /backoffice: owners and managers of the current business."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from sqlalchemy import func
+from sqlalchemy.orm import joinedload
+
+from loyalty.models import LoyaltyMember, Membership, Role, Shop
+from loyalty.offerings import FEATURE_LABELS, Feature, cheapest_plan_with, plan_of
+from web.extensions import db
+from web.staff.panels import member_panel
+from web.tenancy import (
+    current_merchant,
+    enforce_role,
+    page_number,
+    tenant_get_or_404,
+    tenant_select,
+)
+
+blueprint = Blueprint("backoffice", __name__, url_prefix="/backoffice", template_folder="templates")
+
+PER_PAGE = 25
+
+
+@blueprint.before_request
+def managers_and_owners_only() -> object:
+    return enforce_role(Role.MANAGER)
+
+
+def count(model: type) -> int:
+    return db.session.scalar(tenant_select(model, func.count(model.id))) or 0
+
+
+@blueprint.get("/")
+def home() -> str:
+    merchant = current_merchant()
+    assert merchant is not None  # enforce_role let the request in
+    plan = plan_of(merchant)
+    features = [
+        (FEATURE_LABELS[feature], feature in plan.features, cheapest_plan_with(feature).label)
+        for feature in Feature
+    ]
+    return render_template(
+        "backoffice/home.html",
+        merchant=merchant,
+        plan=plan,
+        features=features,
+        member_count=count(LoyaltyMember),
+        shop_count=count(Shop),
+        staff_count=count(Membership),
+    )
+
+
+@blueprint.get("/members")
+def members() -> str:
+    statement = (
+        tenant_select(LoyaltyMember)
+        .options(joinedload(LoyaltyMember.customer))
+        .order_by(LoyaltyMember.enrolled_at.desc(), LoyaltyMember.id.desc())
+    )
+    page = db.paginate(statement, page=page_number(), per_page=PER_PAGE, error_out=False)
+    return render_template("backoffice/members.html", page=page)
+
+
+@blueprint.get("/members/<int:member_id>")
+def member(member_id: int) -> str:
+    return render_template("backoffice/member.html", panel=member_panel(member_id))
+
+
+@blueprint.get("/shops")
+def shops() -> str:
+    rows = db.session.scalars(tenant_select(Shop).order_by(Shop.name, Shop.id)).all()
+    return render_template("backoffice/shops.html", shops=rows, plan=plan_of(current_merchant()))
+
+
+@blueprint.get("/shops/<int:shop_id>")
+def shop(shop_id: int) -> str:
+    shop = tenant_get_or_404(Shop, shop_id)
+    staff = db.session.scalars(
+        tenant_select(Membership).where(Membership.shop_id == shop.id).order_by(Membership.id)
+    ).all()
+    return render_template("backoffice/shop.html", shop=shop, staff=staff)

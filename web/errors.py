@@ -1,0 +1,154 @@
+"""Every refusal the web app gives, in one place: HTML pages for people, problem+json under /api/.
+
+Domain errors (`LoyaltyError`) carry a message written for the person at the till; it is
+shown as is. Bad input never becomes a 500.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
+
+from loyalty import errors as domain
+from web.extensions import db, limiter
+
+PROBLEM_JSON = "application/problem+json"
+
+# Looked up along the exception's class hierarchy, so a new subclass inherits its parent's answer.
+STATUS_FOR_DOMAIN_ERROR: dict[type[domain.LoyaltyError], int] = {
+    domain.NotFound: 404,
+    domain.PermissionDenied: 403,
+    # The request is understood but its content is wrong: the person can fix it and resend.
+    domain.InvalidInput: 422,
+    domain.InvalidCardNumber: 422,
+    domain.InvalidToken: 422,
+    # The request is fine but the current state forbids it (balance, stock, the offering).
+    domain.DuplicateCustomer: 409,
+    domain.IdempotencyConflict: 409,
+    domain.InsufficientPoints: 409,
+    domain.RewardUnavailable: 409,
+    domain.RewardOutOfStock: 409,
+    domain.VoucherNotUsable: 409,
+    domain.MemberNotActive: 409,
+    domain.NothingToReverse: 409,
+    domain.FeatureNotInOffering: 409,
+    domain.LimitReached: 409,
+}
+
+# What a person reads on the page for each status; the domain message, when there is one, wins.
+MESSAGES: dict[int, tuple[str, str]] = {
+    400: ("Bad request", "The request could not be understood. Go back and try again."),
+    403: ("Not allowed", "Your role does not give access to this page."),
+    404: ("Page not found", "There is nothing here, or it belongs to another business."),
+    405: ("Not allowed", "This address does not accept that kind of request."),
+    409: ("Cannot be done now", "The request conflicts with the current state."),
+    422: ("Check your input", "Some of the information sent is not valid."),
+    429: ("Too many attempts", "Too many requests in a short time. Wait a moment."),
+    500: ("Something went wrong", "An unexpected error happened; it has been logged."),
+}
+
+# Statuses with a page of their own; the rest share errors/error.html.
+OWN_TEMPLATES = {403, 404, 429, 500}
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(domain.LoyaltyError, handle_domain_error)
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(InternalServerError, handle_server_error)
+
+
+def wants_json() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def status_for(error: domain.LoyaltyError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_FOR_DOMAIN_ERROR:
+            return STATUS_FOR_DOMAIN_ERROR[cls]
+    return 400
+
+
+def respond(
+    status: int, detail: str | None = None, *, extra: dict[str, Any] | None = None, **page: Any
+) -> Response:
+    """The error answer for this request: problem+json under /api/, an HTML page elsewhere."""
+    title, default_detail = MESSAGES.get(
+        status, (HTTP_STATUS_CODES.get(status, "Error"), "The request could not be completed.")
+    )
+    detail = detail or default_detail
+    if wants_json():
+        body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+        body.update(extra or {})
+        response = jsonify(body)
+        response.mimetype = PROBLEM_JSON
+    else:
+        template = f"errors/{status}.html" if status in OWN_TEMPLATES else "errors/error.html"
+        html = render_template(template, status=status, title=title, detail=detail, **page)
+        response = Response(html, mimetype="text/html")
+    response.status_code = status
+    return response
+
+
+def handle_domain_error(error: domain.LoyaltyError) -> Response:
+    db.session.rollback()  # the refused unit of work must leave nothing behind
+    extra: dict[str, Any] = {"code": error.code}
+    field = getattr(error, "field", None)
+    if field:
+        extra["field"] = field
+    return respond(status_for(error), error.message, extra=extra)
+
+
+def handle_csrf_error(error: CSRFError) -> Response:
+    return respond(
+        400,
+        "This form has expired or did not come from this site. Reload the page and try again.",
+        extra={"code": "csrf_failed"},
+    )
+
+
+def handle_http_error(error: HTTPException) -> Response | HTTPException:
+    if error.code is None or error.code < 400:
+        return error
+    if error.code == 429:
+        return _too_many_requests()
+    # A description we passed to abort() explains the refusal; werkzeug's stock ones do not.
+    detail = error.description if error.description != type(error).description else None
+    response = respond(error.code, detail)
+    if error.code == 405:
+        response.headers.extend([h for h in error.get_headers() if h[0].lower() == "allow"])
+    return response
+
+
+def handle_server_error(error: InternalServerError) -> Response:
+    # Flask has already logged the original exception with its traceback.
+    try:
+        db.session.rollback()
+    except Exception:  # the database may be why we are here; the page must still render
+        current_app.logger.warning("rollback after a server error failed", exc_info=True)
+    return respond(500, bare=True)
+
+
+def _too_many_requests() -> Response:
+    seconds = _seconds_until_reset()
+    if seconds is None:
+        detail = "Too many attempts in a short time. Wait a minute, then try again."
+    else:
+        unit = "second" if seconds == 1 else "seconds"
+        detail = f"Too many attempts in a short time. Try again in {seconds} {unit}."
+    response = respond(429, detail, retry_after=seconds)
+    if seconds is not None:
+        response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def _seconds_until_reset() -> int | None:
+    limit = limiter.current_limit
+    if limit is None:
+        return None
+    return max(1, int(limit.reset_at - time.time()) + 1)

@@ -1,0 +1,1 @@
+"""Pages anyone may open: the front door now, programme join pages later."""
