@@ -120,3 +120,45 @@ def secret_key(app: Flask) -> bytes:
 def pytest_report_header(config: pytest.Config) -> str:
     where = "SQLite and PostgreSQL" if PG_URL else "SQLite only (set TEST_DATABASE_URL for PostgreSQL)"
     return f"databases: {where}; tests dir: {Path(__file__).parent}"
+
+
+# --- signing in, for web tests ------------------------------------------------------------
+
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:  # annotations only; this section is appended, so no new imports at the top
+    from flask.testing import FlaskClient
+    from werkzeug.test import TestResponse
+
+    from loyalty.models import User
+
+
+class AuthActions:
+    """Sign in and out through the real form, as flaskr's tests do: `login_as(user)`.
+
+    The password is factories.PASSWORD, which every factory-made user has. A user working for
+    several businesses lands on /switch-business; post `merchant_id` there to pick one.
+    """
+
+    def __init__(self, client: FlaskClient, password: str) -> None:
+        self._client = client
+        self._password = password
+
+    def __call__(
+        self, user: User, *, password: str | None = None, follow_redirects: bool = False
+    ) -> TestResponse:
+        return self._client.post(
+            "/login",
+            data={"email": user.email, "password": password or self._password},
+            follow_redirects=follow_redirects,
+        )
+
+    def logout(self) -> TestResponse:
+        return self._client.post("/logout")
+
+
+@pytest.fixture
+def login_as(client: FlaskClient) -> AuthActions:
+    from tests.factories import PASSWORD
+
+    return AuthActions(client, PASSWORD)

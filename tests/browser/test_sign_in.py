@@ -1,0 +1,195 @@
+"""A real Chromium signs in to a real server and reaches the back-office; screenshots for people.
+
+The app runs on 127.0.0.1 in a thread with a migrated file SQLite database, CSRF switched on,
+exactly as it serves pages in production. Screenshots land in test-artifacts/ (gitignored)
+at desktop and phone widths.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask_migrate import upgrade
+from werkzeug.serving import make_server
+
+from loyalty.models import Offering, Role
+from loyalty.services import merchants
+from loyalty.services.earn import earn
+from loyalty.services.enroll import enroll
+from web import config as web_config
+from web import create_app
+from web.extensions import db
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+OWNER_EMAIL = "owner@dupont.example.com"
+OWNER_PASSWORD = "croissant-au-beurre-42"
+MERCHANT_NAME = "Boulangerie Dupont"
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        reason = "Chromium not found on PATH (install Debian's chromium package)"
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{reason}, and REQUIRE_BROWSER=1 demands browser tests run.")
+        pytest.skip(reason)
+    return path
+
+
+@dataclass
+class Server:
+    url: str
+    member_id: int
+
+
+def _seed(app: Flask) -> int:
+    """One merchant with an owner, two shops and a member with some history, via the services."""
+    with app.app_context():
+        upgrade()
+        session = db.session
+        merchant = merchants.create_merchant(session, name=MERCHANT_NAME, offering=Offering.PLUS)
+        main = merchants.create_shop(
+            session, merchant=merchant, name="Grand-Rue", address="12 Grand-Rue, Luxembourg"
+        )
+        merchants.create_shop(session, merchant=merchant, name="Gare", address="Place de la Gare")
+        owner = merchants.create_user(
+            session, email=OWNER_EMAIL, password=OWNER_PASSWORD, name="Claire Dupont"
+        )
+        merchants.add_membership(session, user=owner, merchant=merchant, role=Role.OWNER)
+        program = merchants.program_of(session, merchant)
+        member = enroll(
+            session,
+            program=program,
+            idempotency_key="seed-member",
+            terms_accepted=True,
+            name="Éloïse Muller",
+            email="eloise@example.com",
+        )
+        for n, cents in enumerate((1250, 480, 2675)):
+            earn(session, member=member, amount_cents=cents, idempotency_key=f"seed-{n}", shop=main)
+        session.commit()
+        return member.id
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    database = tmp_path_factory.mktemp("browser") / "loyalty.db"
+    config = web_config.test_config(f"sqlite:///{database}")
+    config.update(TESTING=False, WTF_CSRF_ENABLED=True)  # the real thing, forms and all
+    app = create_app(config)
+    member_id = _seed(app)
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Server(f"http://127.0.0.1:{http.server_port}", member_id)
+    finally:
+        http.shutdown()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    executable = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _sign_in(page, server: Server) -> None:
+    page.goto(f"{server.url}/")
+    page.get_by_label("E-mail").fill(OWNER_EMAIL)
+    page.get_by_label("Password").fill(OWNER_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server.url}/backoffice/")
+
+
+def _open_menu(page) -> None:
+    page.get_by_role("button", name="Show menu").click()
+    page.locator("#main-nav.show").wait_for()  # .show lands when the slide-down has finished
+
+
+@pytest.mark.parametrize(
+    ("device", "viewport"),
+    [("desktop", {"width": 1280, "height": 800}), ("phone", {"width": 390, "height": 844})],
+)
+def test_owner_signs_in_and_sees_the_backoffice(browser, server: Server, device, viewport) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(
+        viewport=viewport, device_scale_factor=2 if device == "phone" else 1
+    )
+    page = context.new_page()
+    # A CSP violation or a missing asset shows up as a console error: there must be none.
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    try:
+        page.goto(f"{server.url}/")
+        assert page.url == f"{server.url}/login"
+        page.screenshot(path=ARTIFACTS / f"sign-in-{device}.png", full_page=True)
+
+        _sign_in(page, server)
+        assert page.get_by_role("heading", level=1).inner_text() == MERCHANT_NAME
+        assert page.get_by_test_id("member-count").inner_text() == "1"
+        page.screenshot(path=ARTIFACTS / f"backoffice-{device}.png", full_page=True)
+
+        if device == "phone":  # the menu hides behind the toggler; Bootstrap's JS opens it
+            _open_menu(page)
+            page.screenshot(path=ARTIFACTS / f"menu-{device}.png")
+
+        page.goto(f"{server.url}/backoffice/members/{server.member_id}")
+        assert (
+            page.get_by_test_id("balance").inner_text() == "42 pts"
+        )  # 12 + 4 + 26, each purchase floored
+        page.screenshot(path=ARTIFACTS / f"member-{device}.png", full_page=True)
+
+        page.goto(f"{server.url}/backoffice/members/{server.member_id + 1000}")
+        assert page.get_by_role("heading", level=1).inner_text() == "Page not found"
+        page.screenshot(path=ARTIFACTS / f"not-found-{device}.png", full_page=True)
+        problems[:] = [p for p in problems if "404" not in p]  # the console reports the status
+
+        if device == "phone":
+            _open_menu(page)
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_url(f"{server.url}/login")
+        assert "You are signed out." in page.content()
+    finally:
+        context.close()
+    assert not problems, problems
+
+
+def test_wrong_password_shows_the_generic_message(browser, server: Server) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(f"{server.url}/login")
+        page.get_by_label("E-mail").fill(OWNER_EMAIL)
+        page.get_by_label("Password").fill("not-the-password")
+        page.get_by_role("button", name="Sign in").click()
+        alert = page.get_by_role("alert")
+        assert "do not match an account" in alert.inner_text()
+        assert page.url.startswith(f"{server.url}/login")
+    finally:
+        context.close()
