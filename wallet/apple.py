@@ -7,10 +7,12 @@ with the Pass Type ID certificate, carrying Apple's WWDR intermediate certificat
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import io
 import json
-import zipfile
+import struct
+import zlib
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from wallet.certs import PassSigner
 from wallet.config import WalletSettings
 from wallet.content import MAX_LOCATIONS, CardContent
-from wallet.images import hex_to_rgb, images_for, readable_on
+from wallet.images import Branding, hex_to_rgb, images_for, readable_on
 
 MEDIA_TYPE = "application/vnd.apple.pkpass"
 # Keys Apple requires in every pass.json (PassKit Package Format Reference, "Top-Level Keys").
@@ -150,21 +152,72 @@ def sign(data: bytes, signer: PassSigner) -> bytes:
     )
 
 
-def package(files: dict[str, bytes], signer: PassSigner) -> bytes:
-    """Zip the files with their manifest and signature into a .pkpass."""
-    files = dict(files)
-    files["manifest.json"] = manifest(files)
-    files["signature"] = sign(files["manifest.json"], signer)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for name, data in files.items():
-            # PNGs are compressed already; deflating them again only costs time.
-            method = zipfile.ZIP_STORED if name.endswith(".png") else zipfile.ZIP_DEFLATED
-            archive.writestr(name, data, compress_type=method)
-    return out.getvalue()
+# A pass is a plain zip. Writing it by hand lets the images' entries (headers, CRCs, SHA-1s)
+# be prepared once per branding; zipfile would redo them for every pass, which costs as much
+# as the signature itself.
+_DOS_TIME, _DOS_DATE = 0, (2020 - 1980) << 9 | 1 << 5 | 1  # 2020-01-01 00:00
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: bytes
+    data: bytes
+    crc: int
+    sha1: str
+
+    @classmethod
+    def of(cls, name: str, data: bytes) -> _Entry:
+        return cls(name.encode(), data, zlib.crc32(data), hashlib.sha1(data).hexdigest())
+
+    def local_header(self) -> bytes:
+        return struct.pack(
+            "<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, _DOS_TIME, _DOS_DATE,
+            self.crc, len(self.data), len(self.data), len(self.name), 0,
+        ) + self.name  # fmt: skip
+
+    def central_header(self, offset: int) -> bytes:
+        return struct.pack(
+            "<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, _DOS_TIME, _DOS_DATE,
+            self.crc, len(self.data), len(self.data), len(self.name), 0, 0, 0, 0, 0, offset,
+        ) + self.name  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
+def _image_entries(branding: Branding) -> tuple[_Entry, ...]:
+    return tuple(_Entry.of(name, data) for name, data in sorted(images_for(branding).items()))
+
+
+def _zip(entries: list[_Entry]) -> bytes:
+    local, central, offset = [], [], 0
+    for entry in entries:
+        header = entry.local_header()
+        local += [header, entry.data]
+        central.append(entry.central_header(offset))
+        offset += len(header) + len(entry.data)
+    directory = b"".join(central)
+    end = struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(directory), offset, 0
+    )
+    return b"".join(local) + directory + end
+
+
+def _manifest(entries: list[_Entry]) -> bytes:
+    return json.dumps(
+        {e.name.decode(): e.sha1 for e in sorted(entries, key=lambda e: e.name)},
+        indent=0,
+        separators=(",", ":"),
+    ).encode()
+
+
+def package(files: dict[str, bytes], signer: PassSigner, images: tuple = ()) -> bytes:
+    """Zip the files (and prepared image entries) with their manifest and signature."""
+    entries = [*images, *(_Entry.of(name, data) for name, data in files.items())]
+    manifest_file = _manifest(entries)
+    entries.append(_Entry.of("manifest.json", manifest_file))
+    entries.append(_Entry.of("signature", sign(manifest_file, signer)))
+    return _zip(entries)
 
 
 def build(content: CardContent, settings: WalletSettings, signer: PassSigner) -> bytes:
     files = {"pass.json": json.dumps(pass_json(content, settings), ensure_ascii=False).encode()}
-    files.update(images_for(content.branding))
-    return package(files, signer)
+    return package(files, signer, _image_entries(content.branding))
