@@ -111,7 +111,8 @@ def card_content(
         program_url=program_url,
         places=_places(merchant, program),
         how_to_earn=(
-            f"Earn {_points(program.points_per_euro)} points per {program.currency} spent at "
+            f"Earn {_points(program.points_per_euro)} "
+            f"point{'' if program.points_per_euro == 1 else 's'} per {program.currency} spent at "
             f"{merchant.name}. Show this card's QR code at the till before you pay."
         ),
         how_to_redeem=(
