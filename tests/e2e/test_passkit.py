@@ -30,10 +30,9 @@ BASE = "/wallet/apple/v1"
 
 
 @pytest.fixture
-def phone(wallet_app: Flask, session: Session):
-    from tests.e2e.conftest import FreshContextClient
-
-    wallet_app.test_client_class = FreshContextClient
+def phone(wallet_app: Flask, client):
+    """A client for the wallet app that behaves like the e2e `client` (a fresh context per request)."""
+    wallet_app.test_client_class = type(client)
     try:
         yield wallet_app.test_client()
     finally:
