@@ -12,8 +12,17 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from loyalty.models import AppleRegistration, WalletPlatform
+from loyalty.services.earn import earn
 from tests.factories import make_member, make_tenant
-from tests.fakes.wallet import wallet_app, wallet_certs  # noqa: F401
+from tests.fakes.wallet import (  # noqa: F401
+    apns_server_certs,
+    fake_apns,
+    fake_google,
+    wallet_app,
+    wallet_certs,
+)
+from wallet import passes as wallet_passes
 from wallet.cli import wallet
 
 
@@ -60,3 +69,35 @@ def test_unknown_or_mistyped_cards_get_a_clear_message(wallet_app: Flask, sessio
     runner = wallet_app.test_cli_runner()
     assert "not valid" in runner.invoke(wallet, ["google-link", "123456789013"]).output
     assert "No member has card" in runner.invoke(wallet, ["google-link", "123456789015"]).output
+
+
+def test_push_queues_and_delivers_pass_updates(
+    wallet_app: Flask, app: Flask, session: Session, fake_apns, fake_google, monkeypatch
+) -> None:
+    for each in {wallet_app, app}:
+        for key, value in {
+            "APNS_URL": fake_apns.url,
+            "APNS_CA_FILE": str(wallet_certs_path(wallet_app)),
+            "GOOGLE_WALLET_API_BASE": fake_google.api_base,
+            "GOOGLE_WALLET_TOKEN_URI": fake_google.token_uri,
+        }.items():
+            monkeypatch.setitem(each.config, key, value)
+    member = make_member(session, make_tenant(session))
+    apple_pass = wallet_passes.pass_for(session, member, WalletPlatform.APPLE)
+    wallet_passes.pass_for(session, member, WalletPlatform.GOOGLE)
+    session.add(
+        AppleRegistration(
+            device_library_identifier="d", push_token="cd" * 32, pass_id=apple_pass.id
+        )
+    )
+    earn(session, member=member, amount_cents=700, idempotency_key="cli-push")
+    result = wallet_app.test_cli_runner().invoke(wallet, ["push"])
+    assert result.exit_code == 0, result.output
+    assert "2 changed passes: 1 APNs pushes and 1 Google updates queued" in result.output
+    assert "sent 2" in result.output
+    assert len(fake_apns.pushes) == 1
+    assert len(fake_google.patches()) == 1
+
+
+def wallet_certs_path(app: Flask) -> Path:
+    return Path(app.config["WALLET_WWDR_CERTIFICATE"])
