@@ -7,13 +7,16 @@ TEST_DATABASE_URL is set. Each test runs inside an outer transaction that is rol
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.globals import app_ctx
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import text
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
@@ -30,7 +33,9 @@ DATABASES = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 
 def pytest_configure(config: pytest.Config) -> None:
     if REQUIRE_POSTGRES and not PG_URL:
-        raise pytest.UsageError("REQUIRE_POSTGRES=1 needs TEST_DATABASE_URL pointing at PostgreSQL.")
+        raise pytest.UsageError(
+            "REQUIRE_POSTGRES=1 needs TEST_DATABASE_URL pointing at PostgreSQL."
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -102,9 +107,26 @@ def session(app: Flask) -> Iterator[Session]:
             connection.close()
 
 
+class FreshContextClient(FlaskClient):
+    """Each request gets its own app context, hence its own `g`, as in production.
+
+    The `session` fixture keeps an app context pushed for the whole test, and Flask reuses a
+    pushed context for requests: they would share `g` (Flask-Login's cached user, the request
+    id, the chosen membership). Running each request in an empty contextvars context makes
+    Flask push a fresh one; the database session stays bound to the test's connection.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture
-def client(app: Flask, session: Session):
-    return app.test_client()
+def client(app: Flask, session: Session) -> FlaskClient:
+    app.test_client_class = FreshContextClient
+    try:
+        return app.test_client()
+    finally:
+        app.test_client_class = None
 
 
 @pytest.fixture
@@ -118,7 +140,9 @@ def secret_key(app: Flask) -> bytes:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    where = "SQLite and PostgreSQL" if PG_URL else "SQLite only (set TEST_DATABASE_URL for PostgreSQL)"
+    where = (
+        "SQLite and PostgreSQL" if PG_URL else "SQLite only (set TEST_DATABASE_URL for PostgreSQL)"
+    )
     return f"databases: {where}; tests dir: {Path(__file__).parent}"
 
 

@@ -57,8 +57,6 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(
         app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True
     )
-    # A session cookie replayed from another address or browser is thrown away.
-    app.config.setdefault("SESSION_PROTECTION", "strong")
     login_manager.init_app(app)  # its unauthorized handler is in web/auth/views.py
     csrf.init_app(app)
     limiter.init_app(app)

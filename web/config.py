@@ -63,10 +63,15 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, Any]:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "PERMANENT_SESSION_LIFETIME": int(env.get("SESSION_LIFETIME_SECONDS", 12 * 3600)),
         "WTF_CSRF_TIME_LIMIT": None,  # tied to the session instead; a till stays open all day
+        # memory:// counts per process; with several gunicorn workers use redis://127.0.0.1:6379.
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "BOOTSTRAP_SERVE_LOCAL": True,
+        # A session cookie replayed from another address or browser is thrown away.
+        "SESSION_PROTECTION": "strong",
+        # How many trusted proxies sit in front (the login limit counts per client address).
+        "PROXY_FIX_HOPS": int(env.get("PROXY_FIX_HOPS", "0")),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
     }

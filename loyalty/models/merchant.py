@@ -114,7 +114,8 @@ class Membership(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
     role: Mapped[Role] = mapped_column(str_enum(Role))
-    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="SET NULL"))
+    # No ON DELETE SET NULL: staff of a deleted shop must not silently become staff of all shops.
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="memberships", foreign_keys=[user_id])

@@ -25,8 +25,11 @@ class Actor:
     def customer(cls) -> Actor:
         return cls(user_id=None, label="customer")
 
+    def has_role(self, minimum: Role) -> bool:
+        return self.role is not None and _RANK[self.role] >= _RANK[minimum]
+
     def require_role(self, minimum: Role, doing: str) -> None:
-        if self.role is None or _RANK[self.role] < _RANK[minimum]:
+        if not self.has_role(minimum):
             raise PermissionDenied(
                 f"Only a {minimum.value} or above can {doing}. Ask the shop's manager."
             )

@@ -122,7 +122,7 @@ def _uses_by_member(
         )
         .group_by(PromotionRedemption.promotion_id)
     )
-    return dict(rows.tuples().all())
+    return {promotion_id: count for promotion_id, count in rows}
 
 
 def _discount(promotion: Promotion, amount_cents: int) -> int:

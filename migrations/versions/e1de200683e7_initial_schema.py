@@ -154,7 +154,7 @@ def upgrade():
     sa.Column('shop_id', sa.Integer(), nullable=True),
     sa.Column('created_at', loyalty.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], name=op.f('fk_memberships_merchant_id_merchants'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_memberships_shop_id_shops'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_memberships_shop_id_shops')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_memberships_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_memberships')),
     sa.UniqueConstraint('user_id', 'merchant_id', name=op.f('uq_memberships_user_id_merchant_id'))

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.models import LoyaltyMember, Role, User
 from tests import factories
-from tests.e2e.conftest import FreshContextClient
+from tests.conftest import FreshContextClient
 from web import config as web_config
 from web import create_app
 from web.extensions import db
