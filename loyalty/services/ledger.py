@@ -33,6 +33,9 @@ from loyalty.services.actors import Actor
 MAX_KEY_LENGTH = 100
 # Types whose credits count towards lifetime points (and so towards tiers).
 LIFETIME_TYPES = frozenset({TransactionType.EARN, TransactionType.BONUS})
+# What the member did themselves. A birthday bonus or a manager's correction is not activity:
+# otherwise a yearly bonus would keep a dormant card's points from ever expiring.
+ACTIVITY_TYPES = frozenset({TransactionType.EARN, TransactionType.REDEEM})
 
 
 def check_key(idempotency_key: object) -> str:
@@ -121,7 +124,8 @@ def credit(
     member.points_balance += points
     if type in LIFETIME_TYPES:
         member.lifetime_points += points
-    member.last_activity_at = now
+    if type in ACTIVITY_TYPES:
+        member.last_activity_at = now
     transaction = LoyaltyTransaction(
         merchant_id=member.merchant_id,
         program_id=member.program_id,
@@ -211,7 +215,8 @@ def debit(
     consume_lots(session, member_id=member.id, points=points, prefer_lot_of=prefer_lot_of)
     member.points_balance -= points
     member.lifetime_points = max(0, member.lifetime_points - lifetime_points)
-    member.last_activity_at = now
+    if type in ACTIVITY_TYPES:
+        member.last_activity_at = now
     transaction = LoyaltyTransaction(
         merchant_id=member.merchant_id,
         program_id=member.program_id,

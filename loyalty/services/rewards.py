@@ -116,15 +116,13 @@ def redeem(
 
 
 def affordable_rewards(session: Session, *, member: LoyaltyMember) -> list[Reward]:
-    return list(
-        session.scalars(
-            select(Reward)
-            .where(
-                Reward.program_id == member.program_id,
-                Reward.active.is_(True),
-                Reward.points_cost <= member.points_balance,
-                or_(Reward.stock.is_(None), Reward.stock > 0),
-            )
-            .order_by(Reward.points_cost, Reward.name)
-        )
+    """What the member could redeem right now: the same rules `redeem` applies."""
+    query = select(Reward).where(
+        Reward.program_id == member.program_id,
+        Reward.active.is_(True),
+        Reward.points_cost <= member.points_balance,
+        or_(Reward.stock.is_(None), Reward.stock > 0),
     )
+    if not offerings.has(member.program.merchant, Feature.CUSTOM_REWARDS):
+        query = query.where(Reward.type.not_in(CUSTOM_REWARD_TYPES))
+    return list(session.scalars(query.order_by(Reward.points_cost, Reward.name)))

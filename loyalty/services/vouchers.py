@@ -117,9 +117,9 @@ def void_voucher(
     session.refresh(voucher)
     if voucher.status == VoucherStatus.VOID:
         return voucher  # voiding twice is the same as voiding once
-    if voucher.status != VoucherStatus.ISSUED:
-        merchant = session.get(Merchant, voucher.merchant_id)
-        assert merchant is not None
+    if voucher.status != VoucherStatus.ISSUED or voucher.valid_until <= now:
+        # An expired voucher's points are gone, as the voucher is: cancelling must not revive them.
+        merchant = member.program.merchant
         raise VoucherNotUsable(_why_not_usable(session, voucher, merchant, now))
     voucher.status = VoucherStatus.VOID
     voucher.voided_at = now

@@ -129,3 +129,25 @@ def test_only_the_programme_members_are_credited(session, tenant):
     assert run(session, tenant, date(2024, 7, 14)) == 1
     assert bonuses(session, ours) == [(25, "2024")]
     assert bonuses(session, theirs) == []
+
+
+def test_a_birthday_bonus_is_not_activity_that_keeps_points_from_expiring(session) -> None:
+    from datetime import UTC, date, datetime
+
+    from loyalty.services.bonuses import grant_birthday_bonuses
+
+    tenant = factories.make_tenant(session)
+    tenant.program.birthday_bonus = 50
+    member = factories.make_member(session, tenant)
+    member.customer.birthday = date(1990, 6, 1)
+    session.flush()
+    before = member.last_activity_at
+    grant_birthday_bonuses(
+        session,
+        program=tenant.program,
+        today=date(2026, 6, 1),
+        now=datetime(2026, 6, 1, 8, tzinfo=UTC),
+    )
+    session.refresh(member)
+    assert member.points_balance == 50
+    assert member.last_activity_at == before

@@ -263,3 +263,16 @@ def test_affordable_rewards_lists_active_in_stock_rewards_within_the_balance(
     factories.make_reward(session, factories.make_tenant(session), cost=10, name="Elsewhere")
     session.flush()
     assert affordable_rewards(session, member=member) == [cheap, exact]
+
+
+def test_affordable_rewards_leave_out_custom_rewards_the_offering_does_not_include(session) -> None:
+    from loyalty.models import Offering, RewardType
+    from loyalty.services.earn import earn
+    from loyalty.services.rewards import affordable_rewards
+
+    tenant = factories.make_tenant(session, offering=Offering.BASIC)
+    member = factories.make_member(session, tenant)
+    discount = factories.make_reward(session, tenant, cost=50)
+    factories.make_reward(session, tenant, cost=50, type=RewardType.FREE_ITEM, name="Croissant")
+    earn(session, member=member, amount_cents=10_000, idempotency_key="buy")
+    assert [r.id for r in affordable_rewards(session, member=member)] == [discount.id]

@@ -150,7 +150,12 @@ def test_a_voided_voucher_does_not_count_as_qualifying_points(session, tenant, m
     for n in range(3):  # redeem and cancel: no purchase, so no progress towards Gold
         voucher = redeem(session, member=member, reward=reward, idempotency_key=f"r{n}", now=NOW)
         void_voucher(
-            session, voucher=voucher, reason="Mistake", idempotency_key=f"v{n}", actor=MANAGER
+            session,
+            voucher=voucher,
+            reason="Mistake",
+            idempotency_key=f"v{n}",
+            actor=MANAGER,
+            now=NOW,
         )
     assert assert_ledger_consistent(session, member.id) == 90
     assert nightly(session, tenant, NOW + timedelta(hours=1)) == []

@@ -31,6 +31,7 @@ from tests import factories
 from tests.invariants import assert_ledger_consistent
 
 NOW = datetime(2024, 1, 15, 9, 0, tzinfo=UTC)  # 10:00 in Luxembourg
+LATER = NOW + timedelta(hours=1)
 
 
 @pytest.fixture
@@ -198,14 +199,20 @@ def test_void_returns_the_points_as_a_new_reverse_row_and_the_stock(
 
 
 def test_a_voided_voucher_cannot_be_used(session, tenant, voucher, cashier):
-    void_voucher(session, voucher=voucher, reason="Mistake", idempotency_key="v", actor=cashier)
+    void_voucher(
+        session, voucher=voucher, reason="Mistake", idempotency_key="v", actor=cashier, now=LATER
+    )
     with pytest.raises(VoucherNotUsable, match="was cancelled"):
         use(session, tenant, voucher, cashier)
 
 
 def test_voiding_twice_gives_the_points_back_once(session, tenant, member, voucher, cashier):
-    void_voucher(session, voucher=voucher, reason="Mistake", idempotency_key="v1", actor=cashier)
-    void_voucher(session, voucher=voucher, reason="Mistake", idempotency_key="v2", actor=cashier)
+    void_voucher(
+        session, voucher=voucher, reason="Mistake", idempotency_key="v1", actor=cashier, now=LATER
+    )
+    void_voucher(
+        session, voucher=voucher, reason="Mistake", idempotency_key="v2", actor=cashier, now=LATER
+    )
     assert assert_ledger_consistent(session, member.id) == 300
     assert len(ledger_rows(session, member)) == 3
 
@@ -213,7 +220,9 @@ def test_voiding_twice_gives_the_points_back_once(session, tenant, member, vouch
 @pytest.mark.parametrize("reason", ["", "   ", None])
 def test_void_needs_a_reason_and_changes_nothing(session, member, reward, voucher, cashier, reason):
     with pytest.raises(InvalidInput, match="Say why") as caught:
-        void_voucher(session, voucher=voucher, reason=reason, idempotency_key="v", actor=cashier)
+        void_voucher(
+            session, voucher=voucher, reason=reason, idempotency_key="v", actor=cashier, now=LATER
+        )
     assert caught.value.field == "reason"
     assert voucher.status == VoucherStatus.ISSUED
     assert assert_ledger_consistent(session, member.id) == 200
@@ -226,7 +235,9 @@ def test_voiding_a_used_voucher_is_refused_and_changes_nothing(
 ):
     use(session, tenant, voucher, cashier)
     with pytest.raises(VoucherNotUsable, match="already used"):
-        void_voucher(session, voucher=voucher, reason="Oops", idempotency_key="v", actor=cashier)
+        void_voucher(
+            session, voucher=voucher, reason="Oops", idempotency_key="v", actor=cashier, now=LATER
+        )
     assert voucher.status == VoucherStatus.USED
     assert len(ledger_rows(session, member)) == 2
     assert assert_ledger_consistent(session, member.id) == 200
@@ -237,7 +248,9 @@ def test_voiding_a_used_voucher_is_refused_and_changes_nothing(
 def test_voiding_keeps_unlimited_stock_unlimited(session, tenant, member, cashier):
     unlimited = factories.make_reward(session, tenant, cost=50, stock=None)
     voucher = redeem(session, member=member, reward=unlimited, idempotency_key="r", now=NOW)
-    void_voucher(session, voucher=voucher, reason="Mistake", idempotency_key="v", actor=cashier)
+    void_voucher(
+        session, voucher=voucher, reason="Mistake", idempotency_key="v", actor=cashier, now=LATER
+    )
     session.refresh(unlimited)
     assert unlimited.stock is None
 
@@ -254,3 +267,30 @@ def test_open_vouchers_lists_issued_unexpired_vouchers_soonest_first(
     assert open_vouchers(session, member=member, now=NOW) == [keep_soon, keep_late]
     later = NOW + timedelta(days=31)
     assert open_vouchers(session, member=member, now=later) == [keep_late]
+
+
+def test_an_expired_voucher_cannot_be_cancelled_for_its_points(session) -> None:
+    from datetime import timedelta
+
+    from loyalty.errors import VoucherNotUsable
+    from loyalty.services.earn import earn
+    from loyalty.services.rewards import redeem
+    from loyalty.services.vouchers import void_voucher
+
+    tenant = factories.make_tenant(session)
+    member = factories.make_member(session, tenant)
+    reward = factories.make_reward(session, tenant, cost=100)
+    earn(session, member=member, amount_cents=10_000, idempotency_key="buy")
+    voucher = redeem(session, member=member, reward=reward, idempotency_key="redeem")
+    later = voucher.valid_until + timedelta(minutes=1)
+    with pytest.raises(VoucherNotUsable, match="expired"):
+        void_voucher(
+            session,
+            voucher=voucher,
+            reason="too late",
+            idempotency_key="void",
+            actor=factories.actor_for(factories.make_user(session, tenant)),
+            now=later,
+        )
+    session.refresh(member)
+    assert member.points_balance == 0
