@@ -9,7 +9,8 @@ threads = int(os.environ.get("WEB_THREADS", "4"))  # gthread: a slow client does
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
-accesslog = "-"  # stdout, next to the other processes' logs
+# No access log: the app writes one structured JSON line per request (web/logging.py).
+accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Each worker builds its own app and database engine after the fork: no shared connections.
