@@ -69,12 +69,12 @@ def moment_of(tag: str | None) -> datetime | None:
 # --- the PassKit web service --------------------------------------------------------------
 
 
-def _authorised_pass(pass_type_id: str, serial: str) -> WalletPass | None:
+def _authorised_pass(pass_type_identifier: str, serial: str) -> WalletPass | None:
     """The Apple pass named in the URL if the request carries its token, else None (401)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     wallet_pass = None
-    if pass_type_id == wallet_settings().pass_type_id:
+    if pass_type_identifier == wallet_settings().pass_type_id:
         wallet_pass = wallet_passes.by_serial(db.session, serial)
     if wallet_pass is not None and wallet_pass.platform != WalletPlatform.APPLE:
         wallet_pass = None
@@ -86,9 +86,9 @@ def _authorised_pass(pass_type_id: str, serial: str) -> WalletPass | None:
     return wallet_pass
 
 
-@service.post("/v1/devices/<device>/registrations/<pass_type_id>/<serial>")
-def register_device(device: str, pass_type_id: str, serial: str) -> Response:
-    wallet_pass = _authorised_pass(pass_type_id, serial)
+@service.post("/v1/devices/<device>/registrations/<pass_type_identifier>/<serial>")
+def register_device(device: str, pass_type_identifier: str, serial: str) -> Response:
+    wallet_pass = _authorised_pass(pass_type_identifier, serial)
     if wallet_pass is None:
         return _empty(401)
     body = request.get_json(silent=True, force=True)
@@ -116,9 +116,9 @@ def register_device(device: str, pass_type_id: str, serial: str) -> Response:
     return _empty(201)
 
 
-@service.delete("/v1/devices/<device>/registrations/<pass_type_id>/<serial>")
-def unregister_device(device: str, pass_type_id: str, serial: str) -> Response:
-    wallet_pass = _authorised_pass(pass_type_id, serial)
+@service.delete("/v1/devices/<device>/registrations/<pass_type_identifier>/<serial>")
+def unregister_device(device: str, pass_type_identifier: str, serial: str) -> Response:
+    wallet_pass = _authorised_pass(pass_type_identifier, serial)
     if wallet_pass is None:
         return _empty(401)
     registration = db.session.scalars(
@@ -133,10 +133,10 @@ def unregister_device(device: str, pass_type_id: str, serial: str) -> Response:
     return _empty(200)
 
 
-@service.get("/v1/devices/<device>/registrations/<pass_type_id>")
-def updated_passes(device: str, pass_type_id: str) -> Response:
+@service.get("/v1/devices/<device>/registrations/<pass_type_identifier>")
+def updated_passes(device: str, pass_type_identifier: str) -> Response:
     """Serial numbers of the device's passes changed since the tag it last received."""
-    if pass_type_id != wallet_settings().pass_type_id or not DEVICE_ID.fullmatch(device):
+    if pass_type_identifier != wallet_settings().pass_type_id or not DEVICE_ID.fullmatch(device):
         return _empty(204)
     modified = modified_expression().label("modified")
     query = (
@@ -161,9 +161,9 @@ def updated_passes(device: str, pass_type_id: str) -> Response:
     return Response(json.dumps(body), status=200, mimetype="application/json")
 
 
-@service.get("/v1/passes/<pass_type_id>/<serial>")
-def latest_pass(pass_type_id: str, serial: str) -> Response:
-    wallet_pass = _authorised_pass(pass_type_id, serial)
+@service.get("/v1/passes/<pass_type_identifier>/<serial>")
+def latest_pass(pass_type_identifier: str, serial: str) -> Response:
+    wallet_pass = _authorised_pass(pass_type_identifier, serial)
     if wallet_pass is None:
         return _empty(401)
     modified = wallet_passes.last_modified(wallet_pass).replace(microsecond=0)
