@@ -1,6 +1,7 @@
 """Every model, importable from one place so that Alembic and the services see the whole schema."""
 
 from loyalty.models.audit import AuditLog
+from loyalty.models.conversation import Conversation
 from loyalty.models.ledger import LoyaltyTransaction, PointLot, TransactionType
 from loyalty.models.member import (
     ChannelIdentity,
@@ -36,6 +37,7 @@ __all__ = [
     "AuditLog",
     "ChannelIdentity",
     "ChannelKind",
+    "Conversation",
     "Customer",
     "ExpiryPolicy",
     "LoyaltyMember",
