@@ -336,8 +336,8 @@ def _earn_in_one_statement(
     session: Session, member: LoyaltyMember, amount: int, key: str, now: datetime, details: dict
 ) -> EarnResult | None:
     """The hot path. None means "not the simple case": the caller takes the general path."""
-    # Through the session's connection: a text statement needs none of the ORM's machinery.
-    row = session.connection().execute(
+    # Through the session, not its connection: the session flushes pending changes first.
+    row = session.execute(
         _EARN_STATEMENT,
         {"member_id": member.id, "amount": amount, "key": key, "now": now, **details},
     ).one()
