@@ -101,6 +101,38 @@ def lot_expiry(program: LoyaltyProgram, now: datetime) -> datetime | None:
     return None
 
 
+def _append(
+    session: Session,
+    *,
+    member: LoyaltyMember,
+    type: TransactionType,
+    points: int,
+    now: datetime,
+    idempotency_key: str,
+    actor: Actor,
+    **details: object,
+) -> LoyaltyTransaction:
+    """Move the locked member's cached balance by signed `points` and write its ledger row."""
+    member.points_balance += points
+    if type in ACTIVITY_TYPES:
+        member.last_activity_at = now
+    transaction = LoyaltyTransaction(
+        merchant_id=member.merchant_id,
+        program_id=member.program_id,
+        member_id=member.id,
+        type=type,
+        points=points,
+        balance_after=member.points_balance,
+        created_by=actor.user_id,
+        idempotency_key=idempotency_key,
+        created_at=now,
+        **details,
+    )
+    session.add(transaction)
+    session.flush()
+    return transaction
+
+
 def credit(
     session: Session,
     *,
@@ -121,30 +153,23 @@ def credit(
     """Add points to a locked member: one ledger row, one lot, the cached balance."""
     if points < 0:
         raise ValueError("credit takes a non-negative number of points")
-    member.points_balance += points
     if type in LIFETIME_TYPES:
         member.lifetime_points += points
-    if type in ACTIVITY_TYPES:
-        member.last_activity_at = now
-    transaction = LoyaltyTransaction(
-        merchant_id=member.merchant_id,
-        program_id=member.program_id,
-        member_id=member.id,
+    transaction = _append(
+        session,
+        member=member,
         type=type,
         points=points,
-        balance_after=member.points_balance,
+        now=now,
+        idempotency_key=idempotency_key,
+        actor=actor,
         amount_cents=amount_cents,
         shop_id=shop_id,
+        description=description,
         reference_type=reference_type,
         reference_id=reference_id,
         reverses_id=reverses_id,
-        description=description,
-        created_by=actor.user_id,
-        idempotency_key=idempotency_key,
-        created_at=now,
     )
-    session.add(transaction)
-    session.flush()
     if points:
         session.add(
             PointLot(
@@ -213,27 +238,20 @@ def debit(
             f"This needs {points} points and the card has {member.points_balance}."
         )
     consume_lots(session, member_id=member.id, points=points, prefer_lot_of=prefer_lot_of)
-    member.points_balance -= points
     member.lifetime_points = max(0, member.lifetime_points - lifetime_points)
-    if type in ACTIVITY_TYPES:
-        member.last_activity_at = now
-    transaction = LoyaltyTransaction(
-        merchant_id=member.merchant_id,
-        program_id=member.program_id,
-        member_id=member.id,
+    transaction = _append(
+        session,
+        member=member,
         type=type,
         points=-points,
-        balance_after=member.points_balance,
+        now=now,
+        idempotency_key=idempotency_key,
+        actor=actor,
         amount_cents=amount_cents,
         shop_id=shop_id,
+        description=description,
         reference_type=reference_type,
         reference_id=reference_id,
         reverses_id=reverses_id,
-        description=description,
-        created_by=actor.user_id,
-        idempotency_key=idempotency_key,
-        created_at=now,
     )
-    session.add(transaction)
-    session.flush()
     return transaction
