@@ -1,0 +1,938 @@
+"""The conversation a customer has with the programme, the same on Telegram, SMS and the console.
+
+`respond(session, incoming, settings)` reads one message (typed text or a button's payload),
+moves the chat's `Conversation` row along and returns the replies. It calls the domain services
+for everything about points and never commits: the adapter commits once per message. No
+Telegram or Twilio here; adapters turn `Reply` into their own messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from loyalty import offerings
+from loyalty.db import utcnow
+from loyalty.errors import (
+    DuplicateCustomer,
+    InsufficientPoints,
+    InvalidInput,
+    LoyaltyError,
+    MemberNotActive,
+    RewardOutOfStock,
+    RewardUnavailable,
+)
+from loyalty.identity import format_card_number, normalize_email, normalize_phone
+from loyalty.models import (
+    CUSTOM_REWARD_TYPES,
+    ChannelIdentity,
+    ChannelKind,
+    Conversation,
+    ExpiryPolicy,
+    LoyaltyMember,
+    LoyaltyProgram,
+    LoyaltyTransaction,
+    Merchant,
+    OutboxChannel,
+    PointLot,
+    PromotionType,
+    Reward,
+)
+from loyalty.notify import outbox
+from loyalty.offerings import Feature
+from loyalty.services import audit, enroll, lookup, rewards, tiers, vouchers
+from loyalty.services.actors import Actor
+from loyalty.services.expiry import months_before
+from loyalty.services.promotions import active_promotions
+from loyalty_bot import keywords
+from loyalty_bot.messages import LANGUAGE_NAMES, LANGUAGES, text
+from wallet.links import links_for
+from wallet.qr import qr_png
+
+log = logging.getLogger(__name__)
+
+CUSTOMER = Actor.customer()
+HISTORY_LENGTH = 10
+IDLE = "idle"
+# What the bot may be waiting for; anything else in `state` is treated as idle.
+JOIN_TERMS, JOIN_CONTACT, LINK_CODE = "join_terms", "join_contact", "link_code"
+CONFIRM_REDEEM, CONFIRM_ERASE = "confirm_redeem", "confirm_erase"
+MENU = ("balance", "card", "rewards", "history", "promotions", "shops", "language", "help")
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    payload: str  # what comes back as `Incoming.payload` when pressed
+
+
+@dataclass
+class Reply:
+    text: str
+    buttons: list[list[Button]] = field(default_factory=list)
+    photo: bytes | None = None  # a PNG (the card's QR code)
+    links: list[tuple[str, str]] = field(default_factory=list)  # (label, url)
+    request_contact: str = ""  # label of a "share my phone number" button, Telegram only
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message from a customer, as the adapter understood it."""
+
+    channel: ChannelKind
+    address: str  # Telegram chat id, or the sender's phone in E.164
+    text: str = ""
+    payload: str = ""  # a pressed button's payload
+    bot: str = "platform"  # the bot or the SMS number written to
+    merchant_id: int | None = None  # set when the bot or number belongs to one merchant
+    name: str = ""  # the sender's display name, for a new card
+    language_hint: str = ""  # the client's language (Telegram's language_code)
+    contact_phone: str = ""  # a shared contact's number (Telegram)
+    contact_is_own: bool = False  # the shared contact is the sender's own
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_key: bytes
+    public_base_url: str
+    code_ttl: timedelta = timedelta(minutes=10)
+    code_attempts: int = 5
+
+
+def respond(
+    session: Session, incoming: Incoming, settings: Settings, *, now: datetime | None = None
+) -> list[Reply]:
+    """Always answers: a failure is logged and apologised for, and changes nothing."""
+    now = now or utcnow()
+    try:
+        with session.begin_nested():
+            return _Turn(session, incoming, settings, now).run()
+    except Exception:
+        log.exception("bot turn failed: %s %s", incoming.channel, incoming.address)
+        return [Reply(text("apology", _language_guess(incoming)))]
+
+
+def _language_guess(incoming: Incoming) -> str:
+    hint = (incoming.language_hint or "")[:2].lower()
+    return hint if hint in LANGUAGES else "en"
+
+
+def hash_code(secret_key: bytes, conversation_id: int, code: str) -> str:
+    message = f"bot-link-code:{conversation_id}:{code}".encode()
+    return hmac.new(secret_key, message, hashlib.sha256).hexdigest()
+
+
+def mask(address: str) -> str:
+    """'+352621123456' -> '+352•••••••56'; 'anne@example.com' -> 'a•••@example.com'."""
+    if "@" in address:
+        local, _, domain = address.partition("@")
+        return f"{local[:1]}•••@{domain}"
+    return address[:4] + "•" * max(len(address) - 6, 0) + address[-2:]
+
+
+class _Turn:
+    """One message being answered. Short-lived: built, run, dropped."""
+
+    def __init__(
+        self, session: Session, incoming: Incoming, settings: Settings, now: datetime
+    ) -> None:
+        self.session = session
+        self.incoming = incoming
+        self.settings = settings
+        self.now = now
+        self.sms = incoming.channel == ChannelKind.SMS
+        self.conversation = self._conversation()
+        self.language = self.conversation.language
+        self.merchant: Merchant | None = None
+        self.program: LoyaltyProgram | None = None
+        self.member: LoyaltyMember | None = None
+
+    # --- who is talking, about which programme ---------------------------------------------
+
+    def _conversation(self) -> Conversation:
+        incoming = self.incoming
+        query = select(Conversation).where(
+            Conversation.channel == incoming.channel,
+            Conversation.bot == incoming.bot,
+            Conversation.address == incoming.address,
+        )
+        conversation = self.session.scalars(query).one_or_none()
+        if conversation is None:
+            conversation = Conversation(
+                channel=incoming.channel,
+                bot=incoming.bot,
+                address=incoming.address,
+                merchant_id=incoming.merchant_id,
+                language=_language_guess(incoming),
+                state=IDLE,
+                data={},
+            )
+            try:
+                with self.session.begin_nested():
+                    self.session.add(conversation)
+                    self.session.flush()
+            except IntegrityError:  # the same chat's previous message created it meanwhile
+                conversation = self.session.scalars(query).one()
+        if incoming.merchant_id is not None:
+            conversation.merchant_id = incoming.merchant_id
+        return conversation
+
+    def _select_programme(self, merchant_id: int | None) -> None:
+        self.merchant = self.session.get(Merchant, merchant_id) if merchant_id else None
+        self.program = None
+        self.member = None
+        if self.merchant is None:
+            return
+        self.program = self.session.scalars(
+            select(LoyaltyProgram).where(LoyaltyProgram.merchant_id == self.merchant.id)
+        ).one_or_none()
+        self.member = self._linked_member()
+        if self.member is not None and self.member.customer.language in LANGUAGES:
+            self.language = self.conversation.language = self.member.customer.language
+
+    def _linked_member(self) -> LoyaltyMember | None:
+        assert self.merchant is not None
+        identity = self.session.scalars(
+            select(ChannelIdentity).where(
+                ChannelIdentity.merchant_id == self.merchant.id,
+                ChannelIdentity.kind == self.incoming.channel,
+                ChannelIdentity.address == self.incoming.address,
+            )
+        ).first()
+        if identity is not None:
+            return identity.member
+        if self.sms:
+            # The carrier vouches for the sender's number: it identifies the member.
+            try:
+                member = lookup.by_phone(
+                    self.session, merchant=self.merchant, raw=self.incoming.address
+                )
+            except LoyaltyError:
+                return None
+            self._link(member, verified=True)
+            return member
+        return None
+
+    def _guess_merchant(self) -> int | None:
+        """On the shared bot, a chat linked to exactly one programme needs no code."""
+        merchant_ids = self.session.scalars(
+            select(ChannelIdentity.merchant_id)
+            .where(
+                ChannelIdentity.kind == self.incoming.channel,
+                ChannelIdentity.address == self.incoming.address,
+            )
+            .distinct()
+            .limit(2)
+        ).all()
+        return merchant_ids[0] if len(merchant_ids) == 1 else None
+
+    def _link(self, member: LoyaltyMember, *, verified: bool) -> ChannelIdentity:
+        identity = self.session.scalars(
+            select(ChannelIdentity).where(
+                ChannelIdentity.merchant_id == member.merchant_id,
+                ChannelIdentity.kind == self.incoming.channel,
+                ChannelIdentity.address == self.incoming.address,
+            )
+        ).first()
+        if identity is None:
+            identity = ChannelIdentity(
+                merchant_id=member.merchant_id,
+                member_id=member.id,
+                kind=self.incoming.channel,
+                address=self.incoming.address,
+            )
+            self.session.add(identity)
+        identity.member_id = member.id
+        if verified and identity.verified_at is None:
+            identity.verified_at = self.now
+        if self.conversation.opted_out_at is not None:
+            identity.opted_out_at = self.conversation.opted_out_at
+        self.session.flush()
+        return identity
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    def run(self) -> list[Reply]:
+        conversation = self.conversation
+        merchant_id = conversation.merchant_id or self._guess_merchant()
+        conversation.merchant_id = merchant_id
+        self._select_programme(merchant_id)
+
+        raw = self.incoming.payload or self.incoming.text or ""
+        if self.sms and keywords.is_sms_stop(raw):
+            return self._finish(self.stop())
+        if self.sms and keywords.is_sms_start(raw):
+            return self._finish(self.start_messages())
+        if self.incoming.payload:
+            name, _, argument = self.incoming.payload.partition(":")
+            command = keywords.Command(name, argument)
+        elif self.incoming.contact_phone:
+            command = keywords.Command("contact", self.incoming.contact_phone)
+        else:
+            command = keywords.parse(self.incoming.text)
+
+        waiting = conversation.state if conversation.state != IDLE else ""
+        if waiting:
+            replies = self._answer_state(waiting, command)
+            if replies is not None:
+                return self._finish(replies)
+        return self._finish(self._command(command))
+
+    def _finish(self, replies: list[Reply]) -> list[Reply]:
+        self.conversation.updated_at = self.now
+        self.session.flush()
+        return replies
+
+    def _set_state(self, state: str, **data: object) -> None:
+        self.conversation.state = state
+        self.conversation.data = dict(data)
+
+    def _command(self, command: keywords.Command) -> list[Reply]:
+        name = command.name
+        if name == "start" and not self.sms:
+            return self.telegram_start(command.argument)
+        handlers = {
+            "join": lambda: self.join(command.argument),
+            "balance": self.balance,
+            "card": self.card,
+            "rewards": self.list_rewards,
+            "redeem": lambda: self.ask_redeem(command.argument),
+            "history": self.history,
+            "promotions": self.promotions,
+            "shops": self.shops,
+            "language": lambda: self.choose_language(command.argument),
+            "lang": lambda: self.choose_language(command.argument),
+            "help": self.help,
+            "menu": self.help,
+            "stop": self.stop,
+            "start": self.start_messages,
+            "delete": self.ask_erase,
+        }
+        if name in ("yes", "no", "cancel"):
+            return [Reply(self.t("nothing_pending"), self._menu())]
+        handler = handlers.get(name)
+        if handler is None:
+            return self.unknown()
+        return handler()
+
+    def _answer_state(self, waiting: str, command: keywords.Command) -> list[Reply] | None:
+        """The answer to what the bot asked, or None to treat the message as a new command."""
+        name = command.name
+        if waiting == LINK_CODE:
+            digits = "".join(c for c in self.incoming.text if c.isdigit())
+            if len(digits) == 6 and not command.name:
+                return self.check_code(digits)
+        if waiting == JOIN_CONTACT and name in ("", "contact"):
+            return self.take_contact(command)
+        if waiting in (JOIN_TERMS, CONFIRM_REDEEM, CONFIRM_ERASE):
+            if name == "yes":
+                return {
+                    JOIN_TERMS: self.accept_terms,
+                    CONFIRM_REDEEM: self.redeem,
+                    CONFIRM_ERASE: self.erase,
+                }[waiting]()
+            if name in ("no", "cancel"):
+                self._set_state(IDLE)
+                return [
+                    Reply(
+                        self.t("join_cancelled" if waiting == JOIN_TERMS else "cancelled"),
+                        self._menu(),
+                    )
+                ]
+            if not name:
+                return [Reply(self.t("yes_or_no"), self._yes_no())]
+        if name == "cancel":
+            self._set_state(IDLE)
+            return [Reply(self.t("cancelled"), self._menu())]
+        if name:
+            self._set_state(IDLE)  # another command: what was asked is dropped
+        return None
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def t(self, key: str, **values: object) -> str:
+        return text(key, self.language, **values)
+
+    def _program_name(self) -> str:
+        return self.program.name if self.program else ""
+
+    def _menu(self) -> list[list[Button]]:
+        if self.sms:
+            return []
+        labels = [Button(self.t(f"button_{name}"), name) for name in MENU]
+        return [labels[i : i + 2] for i in range(0, len(labels), 2)]
+
+    def _yes_no(self) -> list[list[Button]]:
+        if self.sms:
+            return []
+        return [[Button(self.t("button_yes"), "yes"), Button(self.t("button_no"), "no")]]
+
+    def _date(self, moment: datetime) -> str:
+        zone = ZoneInfo(self.merchant.timezone if self.merchant else "UTC")
+        return moment.astimezone(zone).strftime("%d.%m.%Y")
+
+    def _needs_member(self) -> list[Reply] | None:
+        if self.program is None:
+            return [Reply(self.t("help_no_programme"))]
+        if self.member is None:
+            return [Reply(self.t("not_member", program=self.program.name))]
+        return None
+
+    # --- joining ----------------------------------------------------------------------------
+
+    def telegram_start(self, argument: str) -> list[Reply]:
+        """/start, or a deep link's /start join_<code>; (re)starting also opts back in."""
+        if self.conversation.opted_out_at is not None:
+            self._opt(out=False)
+        code = argument.strip()
+        if code.lower().startswith("join_"):
+            return self.join(code[5:])
+        if self.program is not None and self.member is None:
+            return self.join("")
+        return self.help()
+
+    def join(self, code: str) -> list[Reply]:
+        code = code.strip().upper()
+        if code:
+            program = self.session.scalars(
+                select(LoyaltyProgram).where(func.upper(LoyaltyProgram.join_code) == code[:20])
+            ).one_or_none()
+            if program is None or (
+                self.incoming.merchant_id is not None
+                and program.merchant_id != self.incoming.merchant_id
+            ):
+                return [Reply(self.t("unknown_code", code=code[:20]))]
+            self.conversation.merchant_id = program.merchant_id
+            self._select_programme(program.merchant_id)
+        if self.program is None:
+            return [Reply(self.t("help_no_programme"))]
+        if self.member is not None:
+            return self._card_summary("welcome_back")
+        self._set_state(JOIN_TERMS)
+        terms_url = (self.program.settings or {}).get("terms_url") or (
+            f"{self.settings.public_base_url.rstrip('/')}/join/{self.program.slug}"
+        )
+        return [
+            Reply(
+                self.t("ask_terms", program=self.program.name, terms_url=terms_url),
+                self._yes_no(),
+            )
+        ]
+
+    def accept_terms(self) -> list[Reply]:
+        if self.program is None:
+            self._set_state(IDLE)
+            return [Reply(self.t("help_no_programme"))]
+        if self.sms:
+            return self._enroll(phone=self.incoming.address, email=None)
+        if self.incoming.contact_phone:
+            return self.take_contact(keywords.Command("contact", self.incoming.contact_phone))
+        self._set_state(JOIN_CONTACT)
+        return [Reply(self.t("ask_contact"), request_contact=self.t("share_phone"))]
+
+    def take_contact(self, command: keywords.Command) -> list[Reply]:
+        assert self.merchant is not None
+        if command.name == "contact":
+            if not self.incoming.contact_is_own:
+                return [Reply(self.t("not_own_contact"), request_contact=self.t("share_phone"))]
+            raw, is_email = command.argument, False
+        else:
+            raw = self.incoming.text.strip()
+            is_email = "@" in raw
+        try:
+            if is_email:
+                return self._enroll(phone=None, email=normalize_email(raw))
+            phone = normalize_phone(raw, self.merchant.default_country)
+        except InvalidInput:
+            return [Reply(self.t("bad_contact"), request_contact=self.t("share_phone"))]
+        return self._enroll(phone=phone, email=None)
+
+    def _enroll(self, *, phone: str | None, email: str | None) -> list[Reply]:
+        assert self.program is not None
+        incoming = self.incoming
+        key = f"bot:{incoming.channel}:{incoming.bot}:{incoming.address}"[:90]
+        try:
+            with self.session.begin_nested():
+                member = enroll.enroll(
+                    self.session,
+                    program=self.program,
+                    idempotency_key=key,
+                    terms_accepted=True,
+                    name=incoming.name,
+                    phone=phone,
+                    email=email,
+                    language=self.language,
+                    source=str(incoming.channel),
+                    actor=CUSTOMER,
+                    now=self.now,
+                )
+        except DuplicateCustomer as duplicate:
+            existing = self.session.get(LoyaltyMember, duplicate.member_id)
+            assert existing is not None
+            if self.sms and phone == incoming.address:
+                self._link(existing, verified=True)  # the carrier proved the number
+                self.member = existing
+                self._set_state(IDLE)
+                return self._card_summary("welcome_back")
+            return self._send_code(existing, by_email=duplicate.field == "email")
+        self._link(member, verified=self.sms or bool(phone and incoming.contact_is_own))
+        self.member = member
+        self._set_state(IDLE)
+        return self._card_summary("welcome")
+
+    def _send_code(self, member: LoyaltyMember, *, by_email: bool) -> list[Reply]:
+        assert self.program is not None
+        customer = member.customer
+        address = (customer.email if by_email else customer.phone) or ""
+        code = f"{secrets.randbelow(10**6):06d}"
+        outbox.enqueue(
+            self.session,
+            merchant_id=member.merchant_id,
+            member_id=member.id,
+            channel=OutboxChannel.EMAIL if by_email else OutboxChannel.SMS,
+            template="link_code",
+            address=address,
+            payload={
+                "text": text(
+                    "code_message",
+                    customer.language,
+                    program=self.program.name,
+                    code=code,
+                    minutes=int(self.settings.code_ttl.total_seconds() // 60),
+                ),
+                "code": code,
+                "program": self.program.name,
+                "language": customer.language,
+            },
+        )
+        self._set_state(
+            LINK_CODE,
+            member_id=member.id,
+            code_hash=hash_code(self.settings.secret_key, self.conversation.id, code),
+            expires_at=(self.now + self.settings.code_ttl).isoformat(),
+            attempts=0,
+        )
+        return [Reply(self.t("code_sent", where=mask(address)))]
+
+    def check_code(self, digits: str) -> list[Reply]:
+        data = dict(self.conversation.data or {})
+        expires_at = datetime.fromisoformat(
+            str(data.get("expires_at", "1970-01-01T00:00:00+00:00"))
+        )
+        attempts = int(data.get("attempts", 0)) + 1
+        if expires_at <= self.now or attempts > self.settings.code_attempts:
+            self._set_state(IDLE)
+            return [Reply(self.t("code_expired"))]
+        expected = str(data.get("code_hash", ""))
+        given = hash_code(self.settings.secret_key, self.conversation.id, digits)
+        if not hmac.compare_digest(expected, given):
+            data["attempts"] = attempts
+            self.conversation.data = data
+            left = self.settings.code_attempts - attempts
+            if left <= 0:
+                self._set_state(IDLE)
+                return [Reply(self.t("code_expired"))]
+            return [Reply(self.t("code_wrong", left=left))]
+        member = self.session.get(LoyaltyMember, int(data.get("member_id", 0)))
+        self._set_state(IDLE)
+        if member is None or self.merchant is None or member.merchant_id != self.merchant.id:
+            return [Reply(self.t("code_expired"))]
+        self._link(member, verified=True)
+        self.member = member
+        return self._card_summary("linked")
+
+    def _card_summary(self, key: str) -> list[Reply]:
+        assert self.program is not None
+        assert self.member is not None
+        summary = Reply(
+            self.t(
+                key,
+                program=self.program.name,
+                card=format_card_number(self.member.card_number),
+                points=self.member.points_balance,
+            ),
+            self._menu(),
+        )
+        return [summary, *self.card(with_text=False)]
+
+    # --- what members ask ---------------------------------------------------------------------
+
+    def balance(self) -> list[Reply]:
+        missing = self._needs_member()
+        if missing:
+            return missing
+        assert self.program is not None
+        assert self.member is not None
+        member = self.member
+        parts = [self.t("balance", program=self.program.name, points=member.points_balance)]
+        if offerings.has(self.program.merchant, Feature.TIERS) and self.program.tiers:
+            if member.tier is not None:
+                parts.append(self.t("tier", tier=member.tier.name))
+            upcoming = self._next_tier()
+            if upcoming is not None:
+                parts.append(self.t("next_tier", points=upcoming[1], tier=upcoming[0]))
+        expiring = self._next_expiry()
+        if expiring is not None:
+            parts.append(self.t("expiring", points=expiring[1], date=self._date(expiring[0])))
+        return [Reply(" ".join(parts), self._menu())]
+
+    def _next_tier(self) -> tuple[str, int] | None:
+        assert self.program is not None
+        assert self.member is not None
+        ordered = sorted(self.program.tiers, key=lambda t: (t.min_points, t.sort_order, t.id))
+        current = self.member.tier
+        above = [t for t in ordered if current is None or t.min_points > current.min_points]
+        for target in above:
+            qualifying = self.session.scalar(
+                select(tiers._qualifying_points(target, self.now)).where(
+                    LoyaltyMember.id == self.member.id
+                )
+            )
+            # A tier already reached waits for the nightly recompute: name the next one.
+            if target.min_points > int(qualifying or 0):
+                return target.name, target.min_points - int(qualifying or 0)
+        return None
+
+    def _next_expiry(self) -> tuple[datetime, int] | None:
+        assert self.program is not None
+        assert self.member is not None
+        member = self.member
+        row = self.session.execute(
+            select(PointLot.expires_at, func.sum(PointLot.remaining))
+            .where(
+                PointLot.member_id == member.id,
+                PointLot.remaining > 0,
+                PointLot.expires_at.is_not(None),
+            )
+            .group_by(PointLot.expires_at)
+            .order_by(PointLot.expires_at)
+            .limit(1)
+        ).first()
+        found = (row[0], int(row[1])) if row else None
+        program = self.program
+        if (
+            program.expiry_policy == ExpiryPolicy.INACTIVITY
+            and program.expiry_inactivity_months
+            and member.points_balance > 0
+        ):
+            # All points go after N months without activity, counted from the last visit.
+            deadline = months_before(member.last_activity_at, -program.expiry_inactivity_months)
+            if found is None or deadline < found[0]:
+                found = (deadline, member.points_balance)
+        return found
+
+    def card(self, *, with_text: bool = True) -> list[Reply]:
+        missing = self._needs_member()
+        if missing:
+            return missing
+        assert self.member is not None
+        member = self.member
+        card = format_card_number(member.card_number)
+        links = links_for(
+            member,
+            secret_key=self.settings.secret_key,
+            base_url=self.settings.public_base_url,
+        )
+        if self.sms:
+            replies = [Reply(self.t("wallet_links", apple=links["apple"], google=links["google"]))]
+            if with_text:
+                replies.insert(0, Reply(self.t("card_sms", card=card, qr=links["qr"])))
+            return replies
+        return [
+            Reply(
+                self.t("card", card=card),
+                photo=qr_png(lookup.qr_token(member, self.settings.secret_key)),
+                links=[
+                    (self.t("add_apple"), links["apple"]),
+                    (self.t("add_google"), links["google"]),
+                    (self.t("qr_link"), links["qr"]),
+                ],
+            )
+        ]
+
+    def _catalogue(self) -> list[Reward]:
+        assert self.program is not None
+        query = select(Reward).where(Reward.program_id == self.program.id, Reward.active.is_(True))
+        if not offerings.has(self.program.merchant, Feature.CUSTOM_REWARDS):
+            query = query.where(Reward.type.not_in(CUSTOM_REWARD_TYPES))
+        return list(self.session.scalars(query.order_by(Reward.points_cost, Reward.name)))
+
+    def list_rewards(self) -> list[Reply]:
+        missing = self._needs_member()
+        if missing:
+            return missing
+        assert self.program is not None
+        assert self.member is not None
+        catalogue = self._catalogue()
+        if not catalogue:
+            return [Reply(self.t("rewards_none", program=self.program.name), self._menu())]
+        affordable = {r.id for r in rewards.affordable_rewards(self.session, member=self.member)}
+        lines = [self.t("rewards_head", points=self.member.points_balance)]
+        for number, reward in enumerate(catalogue, 1):
+            mark = "*" if reward.id in affordable else " "
+            lines.append(f"{number}.{mark}{reward.name} - {reward.points_cost}")
+        lines.append(self.t("rewards_foot" if affordable else "rewards_foot_none"))
+        self.conversation.data = {"rewards": [r.id for r in catalogue]}
+        buttons = [
+            [Button(self.t("button_redeem", reward=r.name), f"redeem:{r.id}")]
+            for r in catalogue
+            if r.id in affordable
+        ][:8]
+        return [Reply("\n".join(lines), [] if self.sms else buttons)]
+
+    def ask_redeem(self, argument: str) -> list[Reply]:
+        missing = self._needs_member()
+        if missing:
+            return missing
+        assert self.program is not None
+        assert self.member is not None
+        reward = self._reward_named(argument)
+        if reward is None:
+            return [Reply(self.t("redeem_which"), self._menu())]
+        if self.member.points_balance < reward.points_cost:
+            return [
+                Reply(
+                    self.t(
+                        "not_enough",
+                        reward=reward.name,
+                        cost=reward.points_cost,
+                        points=self.member.points_balance,
+                        missing=reward.points_cost - self.member.points_balance,
+                    ),
+                    self._menu(),
+                )
+            ]
+        self._set_state(
+            CONFIRM_REDEEM,
+            reward_id=reward.id,
+            key=f"bot:redeem:{self.conversation.id}:{secrets.token_hex(8)}",
+        )
+        return [
+            Reply(
+                self.t(
+                    "confirm_redeem",
+                    reward=reward.name,
+                    cost=reward.points_cost,
+                    left=self.member.points_balance - reward.points_cost,
+                ),
+                self._yes_no(),
+            )
+        ]
+
+    def _reward_named(self, argument: str) -> Reward | None:
+        """A payload's reward id (`redeem:12`), or the number shown in the last list."""
+        assert self.program is not None
+        argument = argument.strip().lstrip("#")
+        if not argument.isdigit():
+            return None
+        if self.incoming.payload:
+            reward = self.session.get(Reward, int(argument))
+        else:
+            listed = list((self.conversation.data or {}).get("rewards") or [])
+            if not listed:
+                listed = [r.id for r in self._catalogue()]
+            index = int(argument) - 1
+            if not 0 <= index < len(listed):
+                return None
+            reward = self.session.get(Reward, int(listed[index]))
+        if reward is None or reward.program_id != self.program.id or not reward.active:
+            return None
+        return reward
+
+    def redeem(self) -> list[Reply]:
+        data = dict(self.conversation.data or {})
+        self._set_state(IDLE)
+        missing = self._needs_member()
+        if missing:
+            return missing
+        assert self.member is not None
+        assert self.program is not None
+        reward = self.session.get(Reward, int(data.get("reward_id", 0)))
+        if reward is None or reward.program_id != self.program.id:
+            return [Reply(self.t("reward_gone", reward="?"), self._menu())]
+        try:
+            with self.session.begin_nested():
+                voucher = rewards.redeem(
+                    self.session,
+                    member=self.member,
+                    reward=reward,
+                    idempotency_key=str(data.get("key")),
+                    actor=CUSTOMER,
+                    now=self.now,
+                )
+        except InsufficientPoints:
+            self.session.refresh(self.member)
+            return [
+                Reply(
+                    self.t(
+                        "not_enough",
+                        reward=reward.name,
+                        cost=reward.points_cost,
+                        points=self.member.points_balance,
+                        missing=reward.points_cost - self.member.points_balance,
+                    ),
+                    self._menu(),
+                )
+            ]
+        except (RewardOutOfStock, RewardUnavailable):
+            return [Reply(self.t("reward_gone", reward=reward.name), self._menu())]
+        except MemberNotActive:
+            return [Reply(self.t("member_inactive"))]
+        return [
+            Reply(
+                self.t(
+                    "voucher",
+                    reward=reward.name,
+                    code=vouchers.format_code(voucher.code),
+                    date=self._date(voucher.valid_until),
+                ),
+                self._menu(),
+            )
+        ]
+
+    def history(self) -> list[Reply]:
+        missing = self._needs_member()
+        if missing:
+            return missing
+        assert self.member is not None
+        rows = self.session.scalars(
+            select(LoyaltyTransaction)
+            .where(LoyaltyTransaction.member_id == self.member.id)
+            .order_by(LoyaltyTransaction.created_at.desc(), LoyaltyTransaction.id.desc())
+            .limit(HISTORY_LENGTH)
+        ).all()
+        if not rows:
+            return [Reply(self.t("history_none"), self._menu())]
+        zone = ZoneInfo(self.merchant.timezone if self.merchant else "UTC")
+        lines = [self.t("history_head")]
+        for row in rows:
+            day = row.created_at.astimezone(zone).strftime("%d.%m")
+            what = row.description or str(row.type)
+            lines.append(f"{day} {row.points:+d} {what}"[:60])
+        return [Reply("\n".join(lines), self._menu())]
+
+    def promotions(self) -> list[Reply]:
+        if self.program is None:
+            return [Reply(self.t("help_no_programme"))]
+        running = active_promotions(self.session, program_id=self.program.id, at=self.now)
+        if not running:
+            return [Reply(self.t("promotions_none"), self._menu())]
+        lines = [self.t("promotions_head")]
+        for promotion in running[:8]:
+            line = f"- {promotion.name}"
+            if promotion.type == PromotionType.POINTS_MULTIPLIER:
+                line += f" (x{promotion.value.normalize():f})"
+            elif promotion.type == PromotionType.BONUS_POINTS:
+                line += f" (+{int(promotion.value)})"
+            elif promotion.type == PromotionType.DISCOUNT_PERCENT:
+                line += f" (-{promotion.value.normalize():f}%)"
+            if promotion.ends_at is not None:
+                line += " " + self.t("until", date=self._date(promotion.ends_at))
+            lines.append(line)
+        return [Reply("\n".join(lines), self._menu())]
+
+    def shops(self) -> list[Reply]:
+        if self.merchant is None:
+            return [Reply(self.t("help_no_programme"))]
+        open_shops = [shop for shop in self.merchant.shops if shop.active]
+        if not open_shops:
+            return [Reply(self.t("shops_none"), self._menu())]
+        hours = (self.program.settings or {}).get("shop_hours", {}) if self.program else {}
+        lines = [self.t("shops_head")]
+        for shop in open_shops[:10]:
+            line = f"- {shop.name}: {shop.address}" if shop.address else f"- {shop.name}"
+            shown = hours.get(str(shop.id)) if isinstance(hours, dict) else None
+            if shown:
+                line += f" ({shown})"
+            lines.append(line)
+        return [Reply("\n".join(lines), self._menu())]
+
+    def choose_language(self, argument: str) -> list[Reply]:
+        code = keywords.language_of(argument)
+        if not code:
+            buttons = [[Button(LANGUAGE_NAMES[c], f"language:{c}") for c in LANGUAGES]]
+            return [Reply(self.t("choose_language"), [] if self.sms else buttons)]
+        self.language = self.conversation.language = code
+        if self.member is not None:
+            self.member.customer.language = code
+        return [Reply(self.t("language_set"), self._menu())]
+
+    def help(self) -> list[Reply]:
+        if self.program is None:
+            return [Reply(self.t("help_no_programme"))]
+        if self.member is None:
+            return [Reply(self.t("not_member", program=self.program.name))]
+        return [Reply(self.t("help", program=self.program.name), self._menu())]
+
+    def unknown(self) -> list[Reply]:
+        if self.program is None:
+            return [Reply(self.t("help_no_programme"))]
+        if self.member is None:
+            return [Reply(self.t("not_member", program=self.program.name))]
+        return [Reply(self.t("unknown"), self._menu())]
+
+    # --- messages on and off; erasure ---------------------------------------------------------
+
+    def _identities(self) -> list[ChannelIdentity]:
+        query = select(ChannelIdentity).where(
+            ChannelIdentity.kind == self.incoming.channel,
+            ChannelIdentity.address == self.incoming.address,
+        )
+        if self.incoming.merchant_id is not None:
+            # A merchant's own bot or number speaks for that merchant only.
+            query = query.where(ChannelIdentity.merchant_id == self.incoming.merchant_id)
+        return list(self.session.scalars(query))
+
+    def _opt(self, *, out: bool) -> None:
+        moment = self.now if out else None
+        self.conversation.opted_out_at = moment
+        for identity in self._identities():
+            identity.opted_out_at = moment
+        self._set_state(IDLE)
+
+    def stop(self) -> list[Reply]:
+        self._opt(out=True)
+        return [Reply(self.t("stopped", program=self._program_name() or "us"))]
+
+    def start_messages(self) -> list[Reply]:
+        self._opt(out=False)
+        return [Reply(self.t("started", program=self._program_name() or "us"), self._menu())]
+
+    def ask_erase(self) -> list[Reply]:
+        missing = self._needs_member()
+        if missing:
+            return missing
+        assert self.program is not None
+        self._set_state(CONFIRM_ERASE)
+        return [Reply(self.t("confirm_erase", program=self.program.name), self._yes_no())]
+
+    def erase(self) -> list[Reply]:
+        self._set_state(IDLE)
+        missing = self._needs_member()
+        if missing:
+            return missing
+        assert self.program is not None
+        assert self.member is not None
+        # The erasure itself belongs to the GDPR service and the back-office; the chat files
+        # the request, as the customer confirmed it, for the merchant's audit trail.
+        audit.record(
+            self.session,
+            merchant_id=self.member.merchant_id,
+            actor=CUSTOMER,
+            action="gdpr.erase_requested",
+            target_type="member",
+            target_id=self.member.id,
+            channel=str(self.incoming.channel),
+            customer_id=self.member.customer_id,
+        )
+        self.session.flush()
+        return [Reply(self.t("erase_requested", program=self.program.name))]

@@ -1,0 +1,299 @@
+"""What the bot says, in English, French and German. Short enough for one SMS where it can be.
+
+`text(key, language, **values)` picks the language (English when a text or language is
+missing) and fills in the values. Every key has all three languages: a unit test checks it.
+"""
+
+from __future__ import annotations
+
+LANGUAGES = ("en", "fr", "de")
+LANGUAGE_NAMES = {"en": "English", "fr": "Français", "de": "Deutsch"}
+
+CATALOGUE: dict[str, dict[str, str]] = {
+    "apology": {
+        "en": "Sorry, something went wrong on our side. Please try again in a moment.",
+        "fr": "Désolé, un problème est survenu chez nous. Réessayez dans un instant.",
+        "de": "Entschuldigung, bei uns ist ein Fehler aufgetreten. Bitte gleich noch einmal.",
+    },
+    "unknown": {
+        "en": "Sorry, I did not understand. Send HELP for what I can do.",
+        "fr": "Désolé, je n'ai pas compris. Envoyez AIDE pour voir ce que je sais faire.",
+        "de": "Das habe ich nicht verstanden. Senden Sie HILFE für alle Befehle.",
+    },
+    "help": {
+        "en": "{program}: BALANCE, CARD, REWARDS, HISTORY, PROMOS, SHOPS, LANGUAGE, STOP, DELETE.",
+        "fr": "{program} : SOLDE, CARTE, CADEAUX, HISTORIQUE, PROMOS, MAGASINS, LANGUE, STOP, SUPPRIMER.",
+        "de": "{program}: PUNKTE, KARTE, PRAEMIEN, VERLAUF, AKTIONEN, FILIALEN, SPRACHE, STOP, LOESCHEN.",
+    },
+    "help_no_programme": {
+        "en": "Hello! To join a loyalty programme, open your shop's link or send JOIN and its code.",
+        "fr": "Bonjour ! Pour adhérer, ouvrez le lien de votre magasin ou envoyez JOIN et son code.",
+        "de": "Hallo! Zum Mitmachen öffnen Sie den Link Ihres Geschäfts oder senden JOIN und den Code.",
+    },
+    "not_member": {
+        "en": "You are not a member of {program} yet. Send JOIN to get your card.",
+        "fr": "Vous n'êtes pas encore membre de {program}. Envoyez JOIN pour avoir votre carte.",
+        "de": "Sie sind noch nicht Mitglied bei {program}. Senden Sie JOIN für Ihre Karte.",
+    },
+    "unknown_code": {
+        "en": "No programme has the code {code}. Check the code on your shop's poster.",
+        "fr": "Aucun programme n'a le code {code}. Vérifiez le code affiché en magasin.",
+        "de": "Kein Programm hat den Code {code}. Prüfen Sie den Code im Geschäft.",
+    },
+    "ask_terms": {
+        "en": "Join {program}? By joining you accept its terms: {terms_url} Reply YES or NO.",
+        "fr": "Adhérer à {program} ? Vous acceptez ses conditions : {terms_url} Répondez OUI ou NON.",
+        "de": "{program} beitreten? Sie akzeptieren die Bedingungen: {terms_url} Antworten Sie JA oder NEIN.",
+    },
+    "join_cancelled": {
+        "en": "No problem, you have not joined. Send JOIN whenever you like.",
+        "fr": "Pas de souci, vous n'avez pas adhéré. Envoyez JOIN quand vous voulez.",
+        "de": "Kein Problem, Sie sind nicht beigetreten. Senden Sie JOIN, wann Sie möchten.",
+    },
+    "ask_contact": {
+        "en": "Share your phone number with the button below, or type your e-mail address.",
+        "fr": "Partagez votre numéro avec le bouton ci-dessous, ou tapez votre adresse e-mail.",
+        "de": "Teilen Sie Ihre Telefonnummer mit dem Knopf unten oder tippen Sie Ihre E-Mail-Adresse.",
+    },
+    "share_phone": {
+        "en": "Share my phone number",
+        "fr": "Partager mon numéro",
+        "de": "Meine Nummer teilen",
+    },
+    "not_own_contact": {
+        "en": "Please share your own number with the button, or type your e-mail address.",
+        "fr": "Partagez votre propre numéro avec le bouton, ou tapez votre adresse e-mail.",
+        "de": "Bitte teilen Sie Ihre eigene Nummer mit dem Knopf oder tippen Sie Ihre E-Mail-Adresse.",
+    },
+    "bad_contact": {
+        "en": "That is not a phone number or an e-mail address I can use. Please try again.",
+        "fr": "Ce n'est pas un numéro ou une adresse e-mail valable. Réessayez, s'il vous plaît.",
+        "de": "Das ist keine gültige Telefonnummer oder E-Mail-Adresse. Bitte noch einmal.",
+    },
+    "welcome": {
+        "en": "Welcome to {program}! Card {card}, balance {points} points.",
+        "fr": "Bienvenue chez {program} ! Carte {card}, solde {points} points.",
+        "de": "Willkommen bei {program}! Karte {card}, Stand {points} Punkte.",
+    },
+    "welcome_back": {
+        "en": "You are already a member of {program}. Card {card}, balance {points} points.",
+        "fr": "Vous êtes déjà membre de {program}. Carte {card}, solde {points} points.",
+        "de": "Sie sind bereits Mitglied bei {program}. Karte {card}, Stand {points} Punkte.",
+    },
+    "code_sent": {
+        "en": "You already have a card. We sent a 6-digit code to {where}: type it here to link this chat.",
+        "fr": "Vous avez déjà une carte. Nous avons envoyé un code à 6 chiffres à {where} : tapez-le ici.",
+        "de": "Sie haben schon eine Karte. Ein 6-stelliger Code ging an {where}: hier eingeben.",
+    },
+    "code_message": {
+        "en": "Your {program} code: {code}. It expires in {minutes} minutes. Never share it.",
+        "fr": "Votre code {program} : {code}. Il expire dans {minutes} minutes. Ne le partagez pas.",
+        "de": "Ihr {program}-Code: {code}. Er läuft in {minutes} Minuten ab. Nicht weitergeben.",
+    },
+    "code_wrong": {
+        "en": "That code is not right. {left} tries left.",
+        "fr": "Ce code n'est pas le bon. Encore {left} essais.",
+        "de": "Der Code stimmt nicht. Noch {left} Versuche.",
+    },
+    "code_expired": {
+        "en": "That code has expired or was tried too often. Send JOIN for a new one.",
+        "fr": "Ce code a expiré ou a été trop essayé. Envoyez JOIN pour en recevoir un nouveau.",
+        "de": "Der Code ist abgelaufen oder zu oft versucht. Senden Sie JOIN für einen neuen.",
+    },
+    "linked": {
+        "en": "Done: this chat is linked to card {card}. Balance {points} points.",
+        "fr": "C'est fait : ce chat est lié à la carte {card}. Solde {points} points.",
+        "de": "Erledigt: dieser Chat ist mit Karte {card} verbunden. Stand {points} Punkte.",
+    },
+    "balance": {
+        "en": "{program}: {points} points.",
+        "fr": "{program} : {points} points.",
+        "de": "{program}: {points} Punkte.",
+    },
+    "tier": {"en": "Tier: {tier}.", "fr": "Niveau : {tier}.", "de": "Stufe: {tier}."},
+    "next_tier": {
+        "en": "{points} more for {tier}.",
+        "fr": "Encore {points} pour {tier}.",
+        "de": "Noch {points} bis {tier}.",
+    },
+    "expiring": {
+        "en": "{points} expire on {date}.",
+        "fr": "{points} expirent le {date}.",
+        "de": "{points} verfallen am {date}.",
+    },
+    "card": {
+        "en": "Card {card}. Show this QR code at the till.",
+        "fr": "Carte {card}. Montrez ce QR code en caisse.",
+        "de": "Karte {card}. Zeigen Sie diesen QR-Code an der Kasse.",
+    },
+    "card_sms": {
+        "en": "Card {card}. QR code: {qr}",
+        "fr": "Carte {card}. QR code : {qr}",
+        "de": "Karte {card}. QR-Code: {qr}",
+    },
+    "wallet_links": {
+        "en": "Add to Apple Wallet: {apple} Google Wallet: {google}",
+        "fr": "Ajouter à Apple Wallet : {apple} Google Wallet : {google}",
+        "de": "Zu Apple Wallet: {apple} Google Wallet: {google}",
+    },
+    "add_apple": {
+        "en": "Add to Apple Wallet",
+        "fr": "Ajouter à Apple Wallet",
+        "de": "Zu Apple Wallet hinzufügen",
+    },
+    "add_google": {
+        "en": "Add to Google Wallet",
+        "fr": "Ajouter à Google Wallet",
+        "de": "Zu Google Wallet hinzufügen",
+    },
+    "qr_link": {"en": "QR code image", "fr": "Image du QR code", "de": "QR-Code als Bild"},
+    "rewards_none": {
+        "en": "{program} has no rewards right now.",
+        "fr": "{program} n'a pas de cadeaux pour le moment.",
+        "de": "{program} hat gerade keine Prämien.",
+    },
+    "rewards_head": {
+        "en": "Rewards ({points} points):",
+        "fr": "Cadeaux ({points} points) :",
+        "de": "Prämien ({points} Punkte):",
+    },
+    "rewards_foot": {
+        "en": "* = you can redeem it. Send REDEEM and the number.",
+        "fr": "* = disponible pour vous. Envoyez ECHANGER et le numéro.",
+        "de": "* = für Sie einlösbar. Senden Sie EINLOESEN und die Nummer.",
+    },
+    "rewards_foot_none": {
+        "en": "Keep collecting: none is within reach yet.",
+        "fr": "Continuez à collecter : aucun n'est encore à votre portée.",
+        "de": "Weiter sammeln: noch keine ist erreichbar.",
+    },
+    "redeem_which": {
+        "en": "Which reward? Send REWARDS for the list, then REDEEM and its number.",
+        "fr": "Quel cadeau ? Envoyez CADEAUX pour la liste, puis ECHANGER et son numéro.",
+        "de": "Welche Prämie? Senden Sie PRAEMIEN für die Liste, dann EINLOESEN und die Nummer.",
+    },
+    "confirm_redeem": {
+        "en": "Redeem {reward} for {cost} points? {left} points will remain. Reply YES or NO.",
+        "fr": "Échanger {reward} contre {cost} points ? Il vous restera {left} points. Répondez OUI ou NON.",
+        "de": "{reward} für {cost} Punkte einlösen? Es bleiben {left} Punkte. Antworten Sie JA oder NEIN.",
+    },
+    "voucher": {
+        "en": "Your voucher for {reward}: {code}, valid until {date}. Show it at the till.",
+        "fr": "Votre bon pour {reward} : {code}, valable jusqu'au {date}. Montrez-le en caisse.",
+        "de": "Ihr Gutschein für {reward}: {code}, gültig bis {date}. Zeigen Sie ihn an der Kasse.",
+    },
+    "cancelled": {
+        "en": "Cancelled. Nothing has changed.",
+        "fr": "Annulé. Rien n'a changé.",
+        "de": "Abgebrochen. Nichts wurde geändert.",
+    },
+    "nothing_pending": {
+        "en": "There is nothing to confirm. Send HELP for the menu.",
+        "fr": "Il n'y a rien à confirmer. Envoyez AIDE pour le menu.",
+        "de": "Es gibt nichts zu bestätigen. Senden Sie HILFE für das Menü.",
+    },
+    "yes_or_no": {
+        "en": "Please reply YES or NO.",
+        "fr": "Répondez OUI ou NON, s'il vous plaît.",
+        "de": "Bitte antworten Sie JA oder NEIN.",
+    },
+    "not_enough": {
+        "en": "{reward} costs {cost} points; you have {points}. {missing} more to go.",
+        "fr": "{reward} coûte {cost} points ; vous en avez {points}. Encore {missing}.",
+        "de": "{reward} kostet {cost} Punkte; Sie haben {points}. Noch {missing}.",
+    },
+    "reward_gone": {
+        "en": "Sorry, {reward} is not available any more. Send REWARDS for the others.",
+        "fr": "Désolé, {reward} n'est plus disponible. Envoyez CADEAUX pour les autres.",
+        "de": "{reward} ist leider nicht mehr verfügbar. Senden Sie PRAEMIEN für die anderen.",
+    },
+    "history_none": {
+        "en": "No points movements yet.",
+        "fr": "Pas encore de mouvement de points.",
+        "de": "Noch keine Punktebewegungen.",
+    },
+    "history_head": {
+        "en": "Last movements:",
+        "fr": "Derniers mouvements :",
+        "de": "Letzte Bewegungen:",
+    },
+    "promotions_none": {
+        "en": "No promotions running right now.",
+        "fr": "Aucune promotion en ce moment.",
+        "de": "Gerade laufen keine Aktionen.",
+    },
+    "promotions_head": {"en": "Running now:", "fr": "En ce moment :", "de": "Aktuell:"},
+    "until": {"en": "until {date}", "fr": "jusqu'au {date}", "de": "bis {date}"},
+    "shops_none": {
+        "en": "No shop is listed yet.",
+        "fr": "Aucun magasin n'est encore listé.",
+        "de": "Noch keine Filiale eingetragen.",
+    },
+    "shops_head": {"en": "Our shops:", "fr": "Nos magasins :", "de": "Unsere Filialen:"},
+    "choose_language": {
+        "en": "Choose your language: EN, FR or DE.",
+        "fr": "Choisissez votre langue : EN, FR ou DE.",
+        "de": "Wählen Sie Ihre Sprache: EN, FR oder DE.",
+    },
+    "language_set": {
+        "en": "I will write to you in English.",
+        "fr": "Je vous écrirai en français.",
+        "de": "Ich schreibe Ihnen auf Deutsch.",
+    },
+    "stopped": {
+        "en": "You will get no more messages from {program}. Send START to receive them again.",
+        "fr": "Vous ne recevrez plus de messages de {program}. Envoyez START pour les recevoir à nouveau.",
+        "de": "Sie erhalten keine Nachrichten mehr von {program}. START schaltet sie wieder ein.",
+    },
+    "started": {
+        "en": "Messages from {program} are on again. Send STOP to turn them off.",
+        "fr": "Les messages de {program} sont réactivés. Envoyez STOP pour les arrêter.",
+        "de": "Nachrichten von {program} sind wieder an. Senden Sie STOP zum Abbestellen.",
+    },
+    "confirm_erase": {
+        "en": "Delete your {program} card, points and data for good? Reply YES or NO.",
+        "fr": "Supprimer pour de bon votre carte {program}, points et données ? Répondez OUI ou NON.",
+        "de": "Ihre {program}-Karte, Punkte und Daten endgültig löschen? Antworten Sie JA oder NEIN.",
+    },
+    "erase_requested": {
+        "en": "Your deletion request is recorded. {program} will erase your data within 30 days.",
+        "fr": "Votre demande de suppression est enregistrée. {program} effacera vos données sous 30 jours.",
+        "de": "Ihr Löschantrag ist erfasst. {program} löscht Ihre Daten innerhalb von 30 Tagen.",
+    },
+    "member_inactive": {
+        "en": "Your card is not active. Please ask at the shop.",
+        "fr": "Votre carte n'est pas active. Renseignez-vous en magasin.",
+        "de": "Ihre Karte ist nicht aktiv. Bitte fragen Sie im Geschäft.",
+    },
+    "group_refused": {
+        "en": "I only talk in private chats. Please write to me directly.",
+        "fr": "Je ne discute qu'en privé. Écrivez-moi directement.",
+        "de": "Ich schreibe nur in privaten Chats. Bitte schreiben Sie mir direkt.",
+    },
+    "media_refused": {
+        "en": "I can only read text. Send HELP for what I can do.",
+        "fr": "Je ne lis que du texte. Envoyez AIDE pour voir ce que je sais faire.",
+        "de": "Ich kann nur Text lesen. Senden Sie HILFE für alle Befehle.",
+    },
+    "button_balance": {"en": "Balance", "fr": "Solde", "de": "Punkte"},
+    "button_card": {"en": "My card", "fr": "Ma carte", "de": "Meine Karte"},
+    "button_rewards": {"en": "Rewards", "fr": "Cadeaux", "de": "Prämien"},
+    "button_history": {"en": "History", "fr": "Historique", "de": "Verlauf"},
+    "button_promotions": {"en": "Promotions", "fr": "Promotions", "de": "Aktionen"},
+    "button_shops": {"en": "Shops", "fr": "Magasins", "de": "Filialen"},
+    "button_language": {"en": "Language", "fr": "Langue", "de": "Sprache"},
+    "button_help": {"en": "Help", "fr": "Aide", "de": "Hilfe"},
+    "button_yes": {"en": "Yes", "fr": "Oui", "de": "Ja"},
+    "button_no": {"en": "No", "fr": "Non", "de": "Nein"},
+    "button_redeem": {
+        "en": "Redeem: {reward}",
+        "fr": "Échanger : {reward}",
+        "de": "Einlösen: {reward}",
+    },
+}
+
+
+def text(key: str, language: str, /, **values: object) -> str:
+    entry = CATALOGUE[key]
+    template = entry.get(language) or entry["en"]
+    return template.format(**values) if values else template
