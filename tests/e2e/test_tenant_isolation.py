@@ -17,9 +17,24 @@ from flask import Flask
 from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
 
-from loyalty.models import LoyaltyMember, LoyaltyTier, Reward, Role, Shop
+from loyalty.models import LoyaltyMember, LoyaltyTier, LoyaltyTransaction, Reward, Role, Shop
 from tests import factories
 from web.tenancy import MAX_ID
+
+
+def _purchase(session: Session, tenant: factories.Tenant) -> LoyaltyTransaction:
+    """An earn at the tenant's shop: what a till receipt shows."""
+    from loyalty.services.earn import earn
+
+    member = factories.make_member(session, tenant)
+    result = earn(
+        session,
+        member=member,
+        amount_cents=1000,
+        idempotency_key=f"iso-{member.id}",
+        shop=tenant.shop,
+    )
+    return session.get(LoyaltyTransaction, result.transaction_id)
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,7 @@ ID_ARGUMENTS: dict[str, Kind] = {
     "shop_id": Kind(Shop, lambda s, t: t.shop),
     "reward_id": Kind(Reward, lambda s, t: factories.make_reward(s, t)),
     "tier_id": Kind(LoyaltyTier, lambda s, t: factories.make_tier(s, t, name="Gold", min_points=1)),
+    "transaction_id": Kind(LoyaltyTransaction, lambda s, t: _purchase(s, t)),
 }
 
 # Blueprints whose id routes are deliberately not scoped to one merchant, and why.

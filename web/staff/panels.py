@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 
+from loyalty import offerings
+from loyalty.db import utcnow
 from loyalty.identity import format_card_number
-from loyalty.models import LoyaltyMember, LoyaltyTransaction, Shop
+from loyalty.models import LoyaltyMember, LoyaltyTransaction, Promotion, Reward, Shop, Voucher
+from loyalty.offerings import Feature
+from loyalty.services import promotions, rewards, vouchers
 from web.extensions import db
 from web.tenancy import tenant_get_or_404, tenant_select
 
@@ -65,3 +70,58 @@ def member_panel(member_id: int) -> MemberPanel:
         ledger_select().where(LoyaltyTransaction.member_id == member.id).limit(LEDGER_ROWS)
     )
     return MemberPanel(member, name, format_card_number(member.card_number), rows)
+
+
+# --- the till: what the cashier can do with the member in front of them ---------------------
+
+
+@dataclass(frozen=True)
+class TillPanel:
+    affordable: list[Reward]
+    out_of_reach: list[tuple[Reward, int]]  # (reward, points still missing)
+    vouchers: list[Voucher]
+    promotions: list[Promotion]
+    categories: list[str]
+
+
+def _runs_today_at(promotion: Promotion, shop: Shop | None, now: datetime, timezone: str) -> bool:
+    """Display only: the shop and weekday conditions. The earn service decides what applies."""
+    conditions = promotion.conditions or {}
+    shop_ids = conditions.get("shop_ids")
+    if shop_ids and (shop is None or shop.id not in shop_ids):
+        return False
+    weekdays = conditions.get("weekdays")
+    return not weekdays or now.astimezone(ZoneInfo(timezone)).weekday() in weekdays
+
+
+def till_panel(member: LoyaltyMember, shop: Shop | None) -> TillPanel:
+    session = db.session
+    now = utcnow()
+    merchant = member.program.merchant
+    affordable = rewards.affordable_rewards(session, member=member)
+    within = {reward.id for reward in affordable}
+    catalogue = session.scalars(
+        select(Reward)
+        .where(Reward.program_id == member.program_id, Reward.active.is_(True))
+        .order_by(Reward.points_cost, Reward.name)
+    )
+    out_of_reach = [
+        (reward, reward.points_cost - member.points_balance)
+        for reward in catalogue
+        if reward.id not in within and reward.points_cost > member.points_balance
+    ]
+    timezone = shop.timezone if shop is not None else merchant.timezone
+    running = []
+    if offerings.has(merchant, Feature.BASIC_PROMOTIONS):
+        running = [
+            p
+            for p in promotions.active_promotions(session, program_id=member.program_id, at=now)
+            if _runs_today_at(p, shop, now, timezone)
+        ]
+    return TillPanel(
+        affordable=affordable,
+        out_of_reach=out_of_reach,
+        vouchers=vouchers.open_vouchers(session, member=member, now=now),
+        promotions=running,
+        categories=sorted((member.program.category_multipliers or {}).keys()),
+    )
