@@ -68,11 +68,12 @@ def register_blueprints(app: Flask) -> None:
     from web.auth.views import blueprint as auth
     from web.backoffice.views import blueprint as backoffice
     from web.health import blueprint as health
+    from web.hooks import blueprint as hooks
     from web.passkit import blueprint as wallet
     from web.public.views import blueprint as public
     from web.staff.views import blueprint as staff
 
-    for blueprint in (health, public, auth, backoffice, staff, admin, wallet):
+    for blueprint in (health, public, auth, backoffice, staff, admin, wallet, hooks):
         app.register_blueprint(blueprint)
 
 
