@@ -1,0 +1,104 @@
+"""Reading customers' words: case, accents, typos, three languages; the message catalogue."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+
+from loyalty_bot import keywords
+from loyalty_bot.messages import CATALOGUE, LANGUAGES, text
+from loyalty_bot.sms import gsm7_length
+
+
+@pytest.mark.parametrize(
+    ("typed", "command"),
+    [
+        ("balance", "balance"),
+        ("BALANCE", "balance"),
+        ("/balance", "balance"),
+        ("/balance@LoyaltyBot", "balance"),
+        ("Balnce", "balance"),
+        ("blaance", "balance"),
+        ("Sôlde", "balance"),
+        ("mon solde", "balance"),
+        ("Kontostand", "balance"),
+        ("Carte", "card"),
+        ("my card", "card"),
+        ("Récompenses", "rewards"),
+        ("Prämien", "rewards"),
+        ("échanger 2", "redeem"),
+        ("Einlösen", "redeem"),
+        ("historique", "history"),
+        ("Verlauf", "history"),
+        ("magasins", "shops"),
+        ("Filialen", "shops"),
+        ("Sprache", "language"),
+        ("AIDE", "help"),
+        ("Hilfe", "help"),
+        ("info", "help"),
+        ("STOP", "stop"),
+        ("Stopall", "stop"),
+        ("unsubscribe", "stop"),
+        ("START", "start"),
+        ("unstop", "start"),
+        ("oui", "yes"),
+        ("Ja", "yes"),
+        ("NEIN", "no"),
+        ("Löschen", "delete"),
+        ("delete my data", "delete"),
+        ("join ABC123", "join"),
+    ],
+)
+def test_commands_tolerate_case_accents_and_typos(typed, command):
+    assert keywords.parse(typed).name == command
+
+
+def test_the_argument_keeps_its_case():
+    assert keywords.parse("JOIN AbC123").argument == "AbC123"
+    assert keywords.parse("/start join_XY12").argument == "join_XY12"
+
+
+@pytest.mark.parametrize("typed", ["", "   ", "yet", "hello there", "🤖", "asdfgh", "a@b.co"])
+def test_other_text_is_no_command(typed):
+    assert keywords.parse(typed).name == ""
+
+
+def test_short_words_must_be_exact():
+    assert keywords.parse("yep").name == ""
+    assert keywords.parse("n").name == "no"
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [("fr", "fr"), ("Français", "fr"), ("deutsch", "de"), ("EN", "en"), ("klingon", "")],
+)
+def test_language_words(typed, code):
+    assert keywords.language_of(typed) == code
+
+
+@pytest.mark.parametrize("word", ["STOP", "stopall", "UNSUBSCRIBE", "cancel", "End", "quit"])
+def test_sms_stop_words_any_case(word):
+    assert keywords.is_sms_stop(word)
+    assert not keywords.is_sms_start(word)
+
+
+def test_every_message_exists_in_every_language_with_the_same_placeholders():
+    formatter = string.Formatter()
+    for key, entry in CATALOGUE.items():
+        assert set(entry) == set(LANGUAGES), key
+        fields = {
+            lang: {f for _, f, _, _ in formatter.parse(entry[lang]) if f} for lang in LANGUAGES
+        }
+        assert fields["fr"] == fields["en"] == fields["de"], key
+
+
+def test_unknown_language_falls_back_to_english():
+    assert text("cancelled", "xx") == CATALOGUE["cancelled"]["en"]
+
+
+def test_gsm7_length_counts_extension_and_unicode():
+    assert gsm7_length("Hello") == 5
+    assert gsm7_length("€5") == 3
+    assert gsm7_length("Prämien à gagner") == 16
+    assert gsm7_length("ê" * 70) == 160  # outside GSM-7: one UCS-2 segment is 70 characters
