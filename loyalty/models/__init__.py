@@ -1,5 +1,6 @@
 """Every model, importable from one place so that Alembic and the services see the whole schema."""
 
+from loyalty.models.access import MemberAccessToken as MemberAccessToken  # re-exported
 from loyalty.models.audit import AuditLog
 from loyalty.models.conversation import Conversation
 from loyalty.models.ledger import LoyaltyTransaction, PointLot, TransactionType
