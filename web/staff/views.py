@@ -283,7 +283,7 @@ def preview(member_id: int) -> Response:
     return jsonify(
         points=quote.points,
         base_points=quote.base_points,
-        rate=str(program.points_per_euro),
+        rate=f"{program.points_per_euro.normalize():f}",
         tier=member.tier.name if member.tier else None,
         tier_multiplier=str(
             member.tier.earn_multiplier
