@@ -81,3 +81,6 @@ def shop(shop_id: int) -> str:
         tenant_select(Membership).where(Membership.shop_id == shop.id).order_by(Membership.id)
     ).all()
     return render_template("backoffice/shop.html", shop=shop, staff=staff)
+
+
+from web.backoffice import poster  # noqa: E402, F401  (registers the counter poster route)
