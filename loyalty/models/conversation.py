@@ -33,9 +33,7 @@ class Conversation(Base):
     # Which bot or number was written to: "platform", a bot id, or the SMS number called.
     bot: Mapped[str] = mapped_column(String(64), default="platform")
     address: Mapped[str] = mapped_column(String(254))  # Telegram chat id or E.164 phone
-    merchant_id: Mapped[int | None] = mapped_column(
-        ForeignKey("merchants.id", ondelete="SET NULL")
-    )
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id", ondelete="SET NULL"))
     language: Mapped[str] = mapped_column(String(5), default="en")
     state: Mapped[str] = mapped_column(String(40), default="idle")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
