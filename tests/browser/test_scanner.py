@@ -266,3 +266,12 @@ def test_an_offline_earn_waits_in_the_queue_and_is_sent_once(page, server):
     page.locator("#till-alert").filter(has_text="Sent:").wait_for()
     pending.wait_for(state="hidden")
     assert transactions(server) == before + 1
+
+
+def test_typeahead_finds_the_member_by_name(page, server):
+    page.locator("#query").type("elo")
+    option = page.get_by_role("option").filter(has_text="Éloïse Muller")
+    option.wait_for()
+    shot(page, "typeahead")
+    option.get_by_role("link").click()
+    page.wait_for_url(f"{server.url}/staff/members/{server.data['member_id']}")
