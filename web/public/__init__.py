@@ -1,1 +1,1 @@
-"""Pages anyone may open: the front door now, programme join pages later."""
+"""Pages for customers: the front door, programme join pages and the member's card page."""
