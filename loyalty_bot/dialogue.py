@@ -419,7 +419,7 @@ class _Turn:
             return self._card_summary("welcome_back")
         self._set_state(JOIN_TERMS)
         terms_url = (self.program.settings or {}).get("terms_url") or (
-            f"{self.settings.public_base_url.rstrip('/')}/join/{self.program.slug}"
+            f"{self.settings.public_base_url.rstrip('/')}/p/{self.program.slug}/terms"
         )
         return [
             Reply(
