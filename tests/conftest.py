@@ -22,6 +22,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from loyalty.db import Base
+from loyalty.models import LoyaltyMember
+from tests import factories
 from web import create_app
 from web.config import database_url, test_config
 from web.extensions import db
@@ -127,6 +129,17 @@ def client(app: Flask, session: Session) -> FlaskClient:
         return app.test_client()
     finally:
         app.test_client_class = None
+
+
+@pytest.fixture
+def tenant(session: Session) -> factories.Tenant:
+    """A Plus merchant with its programme and first shop; modules override it when they need more."""
+    return factories.make_tenant(session)
+
+
+@pytest.fixture
+def member(session: Session, tenant: factories.Tenant) -> LoyaltyMember:
+    return factories.make_member(session, tenant)
 
 
 @pytest.fixture

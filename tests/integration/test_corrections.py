@@ -17,12 +17,9 @@ from loyalty.errors import (
 from loyalty.models import (
     AuditLog,
     LoyaltyTransaction,
-    Membership,
-    Offering,
     PointLot,
     Role,
     TransactionType,
-    User,
 )
 from loyalty.services.actors import Actor
 from loyalty.services.corrections import adjust, reverse
@@ -35,27 +32,8 @@ NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def tenant(session):
-    return factories.make_tenant(session, offering=Offering.PLUS)
-
-
-@pytest.fixture
-def member(session, tenant):
-    return factories.make_member(session, tenant)
-
-
-@pytest.fixture
 def users(session, tenant):
-    """One user per role, made directly: argon2 hashing in make_user costs ~0.25 s each."""
-    made = {}
-    for role in Role:
-        user = User(email=f"{role.value}@example.com", name=role.value, password_hash="-")
-        session.add(user)
-        session.flush()
-        session.add(Membership(user_id=user.id, merchant_id=tenant.merchant.id, role=role))
-        made[role] = user
-    session.flush()
-    return made
+    return {role: factories.make_user(session, tenant, role=role) for role in Role}
 
 
 @pytest.fixture

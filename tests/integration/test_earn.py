@@ -22,16 +22,6 @@ from tests import factories
 from tests.invariants import assert_ledger_consistent
 
 
-@pytest.fixture
-def tenant(session):
-    return factories.make_tenant(session, offering=Offering.PLUS)
-
-
-@pytest.fixture
-def member(session, tenant):
-    return factories.make_member(session, tenant)
-
-
 def test_earn_credits_points_by_the_programme_rate_rounded_down(session, tenant, member):
     tenant.program.points_per_euro = Decimal("1.5")
     result = earn(session, member=member, amount_cents=1999, shop=tenant.shop, idempotency_key="k1")

@@ -15,7 +15,6 @@ from loyalty.models import (
     Customer,
     LoyaltyMember,
     LoyaltyTransaction,
-    Offering,
     OutboxChannel,
     OutboxMessage,
     PointLot,
@@ -27,11 +26,6 @@ from tests import factories
 from tests.invariants import assert_ledger_consistent
 
 NOW = datetime(2024, 5, 6, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def tenant(session):
-    return factories.make_tenant(session, offering=Offering.PLUS)
 
 
 def join(session, tenant, key: str = "join-1", **kw) -> LoyaltyMember:

@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 from loyalty.models import (
     ExpiryPolicy,
     LoyaltyTransaction,
-    Offering,
     PointLot,
     TransactionType,
 )
@@ -21,11 +20,6 @@ from tests.invariants import assert_ledger_consistent
 
 JAN = datetime(2024, 1, 10, 12, 0, tzinfo=UTC)
 NOTHING = ExpiryRun(members=0, points=0)
-
-
-@pytest.fixture
-def tenant(session):
-    return factories.make_tenant(session, offering=Offering.PLUS)
 
 
 def policy(session, tenant, kind: ExpiryPolicy, *, days=None, months=None) -> None:

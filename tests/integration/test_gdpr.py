@@ -33,11 +33,6 @@ CUSTOMER = Actor.customer()
 
 
 @pytest.fixture
-def tenant(session):
-    return factories.make_tenant(session)
-
-
-@pytest.fixture
 def member(session, tenant):
     member = enroll(
         session,

@@ -26,11 +26,6 @@ def link_url(program, token: str) -> str:
 
 
 @pytest.fixture
-def tenant(session):
-    return factories.make_tenant(session)
-
-
-@pytest.fixture
 def member(session, tenant):
     return factories.make_member(
         session, tenant, name="Ann", email="ann@example.com", phone="+352621123456"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import func, select
 
 from loyalty.models import (
@@ -24,16 +23,6 @@ from tests.invariants import assert_ledger_consistent
 MONDAY = datetime(2024, 1, 15, 10, 0, tzinfo=UTC)  # 11:00 in Luxembourg
 MONDAY_LATE = datetime(2024, 1, 15, 23, 30, tzinfo=UTC)  # already Tuesday 00:30 in Luxembourg
 MON, TUE = 0, 1
-
-
-@pytest.fixture
-def tenant(session):
-    return factories.make_tenant(session, offering=Offering.PLUS)
-
-
-@pytest.fixture
-def member(session, tenant):
-    return factories.make_member(session, tenant)
 
 
 def promo(

@@ -17,17 +17,6 @@ from loyalty.models import (
 )
 from loyalty.services import receipts
 from loyalty.services.earn import earn
-from tests import factories
-
-
-@pytest.fixture
-def tenant(session):
-    return factories.make_tenant(session)
-
-
-@pytest.fixture
-def member(session, tenant):
-    return factories.make_member(session, tenant)
 
 
 def _channel(session, member, kind, address, opted_out=False):

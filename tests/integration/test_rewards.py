@@ -35,16 +35,6 @@ from tests.invariants import assert_ledger_consistent
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def tenant(session):
-    return factories.make_tenant(session, offering=Offering.PLUS)
-
-
-@pytest.fixture
-def member(session, tenant):
-    return factories.make_member(session, tenant)
-
-
 def give(session, member, points: int, key: str, at: datetime = NOW - timedelta(days=1)) -> int:
     """Earn `points` (at 1 point per euro) and return the earn row's id."""
     result = earn(session, member=member, amount_cents=points * 100, idempotency_key=key, at=at)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from loyalty.models import LoyaltyTransaction, MemberStatus, Offering, Role
 from loyalty.services.actors import Actor
 from loyalty.services.corrections import adjust, reverse
@@ -18,16 +16,6 @@ from tests.invariants import assert_ledger_consistent
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 MANAGER = Actor(user_id=None, role=Role.MANAGER, label="test manager")
-
-
-@pytest.fixture
-def tenant(session):
-    return factories.make_tenant(session, offering=Offering.PLUS)
-
-
-@pytest.fixture
-def member(session, tenant):
-    return factories.make_member(session, tenant)
 
 
 def buy(session, member, euros: int, at: datetime, key: str):

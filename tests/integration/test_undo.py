@@ -10,12 +10,9 @@ from sqlalchemy import func, select
 from loyalty.errors import IdempotencyConflict, NothingToReverse
 from loyalty.models import (
     LoyaltyTransaction,
-    Membership,
-    Offering,
     Reward,
     Role,
     TransactionType,
-    User,
     Voucher,
     VoucherStatus,
 )
@@ -29,32 +26,14 @@ from tests.invariants import assert_ledger_consistent
 NOW = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def tenant(session):
-    return factories.make_tenant(session, offering=Offering.PLUS)
-
-
-@pytest.fixture
-def member(session, tenant):
-    return factories.make_member(session, tenant)
-
-
-def _cashier(session, tenant, email):
-    user = User(email=email, name="Cashier", password_hash="-")
-    session.add(user)
-    session.flush()
-    session.add(
-        Membership(
-            user_id=user.id, merchant_id=tenant.merchant.id, role=Role.STAFF, shop_id=tenant.shop.id
-        )
-    )
-    session.flush()
+def _cashier(session, tenant):
+    user = factories.make_user(session, tenant, role=Role.STAFF, shop=tenant.shop)
     return factories.actor_for(user, Role.STAFF, tenant.shop)
 
 
 @pytest.fixture
 def cashier(session, tenant):
-    return _cashier(session, tenant, "cashier@example.com")
+    return _cashier(session, tenant)
 
 
 def _earn(session, member, cashier, tenant, key, cents=2500, at=NOW):
@@ -138,7 +117,7 @@ def test_undo_is_refused_after_ten_minutes(session, tenant, member, cashier):
 
 
 def test_undo_only_touches_the_cashiers_own_transactions(session, tenant, member, cashier):
-    colleague = _cashier(session, tenant, "colleague@example.com")
+    colleague = _cashier(session, tenant)
     _earn(session, member, colleague, tenant, "e1")
     with pytest.raises(NothingToReverse, match="nothing to undo"):
         _undo(session, tenant, cashier)

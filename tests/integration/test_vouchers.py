@@ -10,11 +10,8 @@ from sqlalchemy import select
 from loyalty.errors import InvalidInput, NotFound, VoucherNotUsable
 from loyalty.models import (
     LoyaltyTransaction,
-    Membership,
-    Offering,
     Role,
     TransactionType,
-    User,
     VoucherStatus,
 )
 from loyalty.services.actors import Actor
@@ -35,11 +32,6 @@ LATER = NOW + timedelta(hours=1)
 
 
 @pytest.fixture
-def tenant(session):
-    return factories.make_tenant(session, offering=Offering.PLUS)
-
-
-@pytest.fixture
 def member(session, tenant):
     member = factories.make_member(session, tenant)
     earn(session, member=member, amount_cents=30_000, idempotency_key="earn", at=NOW)
@@ -53,13 +45,9 @@ def reward(session, tenant):
 
 
 def staff(session, tenant, role: Role) -> Actor:
-    """A user with a role, made directly: make_user's argon2 hashing is slow."""
-    user = User(email=f"{role.value}@example.com", name=role.value, password_hash="-")
-    session.add(user)
-    session.flush()
-    session.add(Membership(user_id=user.id, merchant_id=tenant.merchant.id, role=role))
-    session.flush()
-    return factories.actor_for(user, role, tenant.shop if role == Role.STAFF else None)
+    shop = tenant.shop if role == Role.STAFF else None
+    user = factories.make_user(session, tenant, role=role, shop=shop)
+    return factories.actor_for(user, role, shop)
 
 
 @pytest.fixture
