@@ -51,6 +51,20 @@ def _take_one_from_stock(session: Session, reward: Reward) -> None:
     session.expire(reward, ["stock"])
 
 
+def return_to_stock(session: Session, reward_id: int) -> None:
+    """One item back on the shelf (a cancelled or undone redemption); unlimited stays unlimited."""
+    session.execute(
+        update(Reward)
+        .where(Reward.id == reward_id, Reward.stock.is_not(None))
+        .values(stock=Reward.stock + 1)
+        .execution_options(synchronize_session=False)
+    )
+    # As for taking stock: a Reward already loaded in this session must not keep the old figure.
+    loaded = session.identity_map.get(session.identity_key(Reward, reward_id))
+    if loaded is not None:
+        session.expire(loaded, ["stock"])
+
+
 def redeem(
     session: Session,
     *,

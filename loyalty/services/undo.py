@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loyalty.db import utcnow
@@ -19,13 +19,12 @@ from loyalty.errors import IdempotencyConflict, NothingToReverse
 from loyalty.models import (
     LoyaltyTransaction,
     Merchant,
-    Reward,
     Shop,
     TransactionType,
     Voucher,
     VoucherStatus,
 )
-from loyalty.services import corrections, ledger
+from loyalty.services import corrections, ledger, rewards
 from loyalty.services.actors import Actor
 from loyalty.services.vouchers import format_code
 
@@ -184,14 +183,6 @@ def _undo_redemption(
         reverses_id=redemption.id,
     )
     if voucher is not None and voucher.reward_id is not None:
-        session.execute(
-            update(Reward)
-            .where(Reward.id == voucher.reward_id, Reward.stock.is_not(None))
-            .values(stock=Reward.stock + 1)
-            .execution_options(synchronize_session=False)
-        )
-        loaded = session.identity_map.get(session.identity_key(Reward, voucher.reward_id))
-        if loaded is not None:
-            session.expire(loaded, ["stock"])
+        rewards.return_to_stock(session, voucher.reward_id)
     session.flush()
     return reversal

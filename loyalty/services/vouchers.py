@@ -13,13 +13,12 @@ from loyalty.errors import InvalidInput, NotFound, VoucherNotUsable
 from loyalty.models import (
     LoyaltyMember,
     Merchant,
-    Reward,
     Shop,
     TransactionType,
     Voucher,
     VoucherStatus,
 )
-from loyalty.services import ledger
+from loyalty.services import ledger, rewards
 from loyalty.services.actors import Actor
 
 
@@ -141,16 +140,7 @@ def void_voucher(
             reverses_id=voucher.transaction_id,
         )
     if voucher.reward_id is not None:
-        session.execute(
-            update(Reward)
-            .where(Reward.id == voucher.reward_id, Reward.stock.is_not(None))
-            .values(stock=Reward.stock + 1)
-            .execution_options(synchronize_session=False)
-        )
-        # As redeem does: a Reward already loaded in this session must not keep the old stock.
-        loaded = session.identity_map.get(session.identity_key(Reward, voucher.reward_id))
-        if loaded is not None:
-            session.expire(loaded, ["stock"])
+        rewards.return_to_stock(session, voucher.reward_id)
     session.flush()
     return voucher
 
