@@ -7,62 +7,29 @@ at desktop and phone widths.
 
 from __future__ import annotations
 
-import os
-import shutil
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
-from flask_migrate import upgrade
-from werkzeug.serving import make_server
 
 from loyalty.models import Offering, Role
 from loyalty.services import merchants
 from loyalty.services.earn import earn
 from loyalty.services.enroll import enroll
-from web import config as web_config
-from web import create_app
+from tests.browser.conftest import ARTIFACTS, LiveServer, live_server
 from web.extensions import db
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 OWNER_EMAIL = "owner@dupont.example.com"
 OWNER_PASSWORD = "croissant-au-beurre-42"
 MERCHANT_NAME = "Boulangerie Dupont"
 
 
-def chromium_path() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        reason = "Chromium not found on PATH (install Debian's chromium package)"
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{reason}, and REQUIRE_BROWSER=1 demands browser tests run.")
-        pytest.skip(reason)
-    return path
-
-
-@dataclass
-class Server:
-    url: str
-    member_id: int
-
-
-def _seed(app: Flask) -> int:
+def _seed(app: Flask) -> dict[str, Any]:
     """One merchant with an owner, two shops and a member with some history, via the services."""
     with app.app_context():
-        upgrade()
         session = db.session
         merchant = merchants.create_merchant(session, name=MERCHANT_NAME, offering=Offering.PLUS)
         main = merchants.create_shop(
@@ -85,40 +52,20 @@ def _seed(app: Flask) -> int:
         for n, cents in enumerate((1250, 480, 2675)):
             earn(session, member=member, amount_cents=cents, idempotency_key=f"seed-{n}", shop=main)
         session.commit()
-        return member.id
+        return {"member_id": member.id}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    database = tmp_path_factory.mktemp("browser") / "loyalty.db"
-    config = web_config.test_config(f"sqlite:///{database}")
-    config.update(TESTING=False, WTF_CSRF_ENABLED=True)  # the real thing, forms and all
-    app = create_app(config)
-    member_id = _seed(app)
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Server(f"http://127.0.0.1:{http.server_port}", member_id)
-    finally:
-        http.shutdown()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    yield from live_server(tmp_path_factory, _seed)
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator:
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+def browser(chromium):
+    return chromium
 
 
-def _sign_in(page, server: Server) -> None:
+def _sign_in(page, server: LiveServer) -> None:
     page.goto(f"{server.url}/")
     page.get_by_label("E-mail").fill(OWNER_EMAIL)
     page.get_by_label("Password").fill(OWNER_PASSWORD)
@@ -135,7 +82,9 @@ def _open_menu(page) -> None:
     ("device", "viewport"),
     [("desktop", {"width": 1280, "height": 800}), ("phone", {"width": 390, "height": 844})],
 )
-def test_owner_signs_in_and_sees_the_backoffice(browser, server: Server, device, viewport) -> None:
+def test_owner_signs_in_and_sees_the_backoffice(
+    browser, server: LiveServer, device, viewport
+) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     context = browser.new_context(
         viewport=viewport, device_scale_factor=2 if device == "phone" else 1
@@ -159,13 +108,13 @@ def test_owner_signs_in_and_sees_the_backoffice(browser, server: Server, device,
             _open_menu(page)
             page.screenshot(path=ARTIFACTS / f"menu-{device}.png")
 
-        page.goto(f"{server.url}/backoffice/members/{server.member_id}")
+        page.goto(f"{server.url}/backoffice/members/{server.data['member_id']}")
         assert (
             page.get_by_test_id("balance").inner_text() == "42 pts"
         )  # 12 + 4 + 26, each purchase floored
         page.screenshot(path=ARTIFACTS / f"member-{device}.png", full_page=True)
 
-        page.goto(f"{server.url}/backoffice/members/{server.member_id + 1000}")
+        page.goto(f"{server.url}/backoffice/members/{server.data['member_id'] + 1000}")
         assert page.get_by_role("heading", level=1).inner_text() == "Page not found"
         page.screenshot(path=ARTIFACTS / f"not-found-{device}.png", full_page=True)
         problems[:] = [p for p in problems if "404" not in p]  # the console reports the status
@@ -180,7 +129,7 @@ def test_owner_signs_in_and_sees_the_backoffice(browser, server: Server, device,
     assert not problems, problems
 
 
-def test_wrong_password_shows_the_generic_message(browser, server: Server) -> None:
+def test_wrong_password_shows_the_generic_message(browser, server: LiveServer) -> None:
     context = browser.new_context()
     page = context.new_page()
     try:
