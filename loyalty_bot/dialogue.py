@@ -49,7 +49,7 @@ from loyalty.models import (
 )
 from loyalty.notify import outbox
 from loyalty.offerings import Feature
-from loyalty.services import audit, enroll, lookup, rewards, tiers, vouchers
+from loyalty.services import audit, enroll, gdpr, lookup, rewards, tiers, vouchers
 from loyalty.services.actors import Actor
 from loyalty.services.expiry import months_before
 from loyalty.services.promotions import active_promotions
@@ -459,7 +459,11 @@ class _Turn:
     def _enroll(self, *, phone: str | None, email: str | None) -> list[Reply]:
         assert self.program is not None
         incoming = self.incoming
-        key = f"bot:{incoming.channel}:{incoming.bot}:{incoming.address}"[:90]
+        # One key per chat, so a repeated "yes" cannot enrol twice; the conversation's birth
+        # is part of it because an erasure forgets the chat but keeps the ledger (with the
+        # bonus row's key): joining again from the same chat is a new conversation.
+        born = self.conversation.created_at.strftime("%Y%m%d%H%M%S%f")
+        key = f"bot:{born}:{incoming.channel}:{incoming.bot}:{incoming.address}"[:90]
         try:
             with self.session.begin_nested():
                 member = enroll.enroll(
@@ -922,8 +926,8 @@ class _Turn:
             return missing
         assert self.program is not None
         assert self.member is not None
-        # The erasure itself belongs to the GDPR service and the back-office; the chat files
-        # the request, as the customer confirmed it, for the merchant's audit trail.
+        # The customer confirmed: the request and the erasure are one step, as on the member
+        # page. The request is audited first, so the trail says who asked and through what.
         audit.record(
             self.session,
             merchant_id=self.member.merchant_id,
@@ -932,7 +936,7 @@ class _Turn:
             target_type="member",
             target_id=self.member.id,
             channel=str(self.incoming.channel),
-            customer_id=self.member.customer_id,
         )
-        self.session.flush()
-        return [Reply(self.t("erase_requested", program=self.program.name))]
+        gdpr.erase_member(self.session, member=self.member, actor=CUSTOMER, now=self.now)
+        self.member = None
+        return [Reply(self.t("erased", program=self.program.name))]

@@ -255,10 +255,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "fr": "Supprimer pour de bon votre carte {program}, points et données ? Répondez OUI ou NON.",
         "de": "Ihre {program}-Karte, Punkte und Daten endgültig löschen? Antworten Sie JA oder NEIN.",
     },
-    "erase_requested": {
-        "en": "Your deletion request is recorded. {program} will erase your data within 30 days.",
-        "fr": "Votre demande de suppression est enregistrée. {program} effacera vos données sous 30 jours.",
-        "de": "Ihr Löschantrag ist erfasst. {program} löscht Ihre Daten innerhalb von 30 Tagen.",
+    "erased": {
+        "en": "Done: your {program} card is closed and your name, phone and e-mail are erased. "
+        "Write JOIN to start again.",
+        "fr": "C'est fait : votre carte {program} est fermée, vos nom, téléphone et e-mail sont "
+        "effacés. JOIN pour recommencer.",
+        "de": "Erledigt: Ihre {program}-Karte ist geschlossen, Name, Telefon und E-Mail sind "
+        "gelöscht. JOIN für einen Neuanfang.",
     },
     "member_inactive": {
         "en": "Your card is not active. Please ask at the shop.",
