@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aiolimiter import AsyncLimiter
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import (
@@ -52,10 +53,62 @@ from loyalty_bot.messages import LANGUAGES, text
 
 log = logging.getLogger(__name__)
 
-# Telegram: about 30 messages a second overall, 20 a minute in a group; RetryAfter is obeyed.
+# Telegram: about 30 messages a second overall, 20 a minute in a group, about one a second in
+# a private chat (short bursts tolerated: a join answers with a summary and the card photo);
+# RetryAfter is obeyed.
 OVERALL_RATE = 30
 GROUP_RATE_PER_MINUTE = 20
+CHAT_BURST = 3  # messages per CHAT_BURST seconds: one a second on average
 RETRIES_AFTER_FLOOD = 3
+KEPT_CHAT_LIMITERS = 1024
+
+
+class PacedRateLimiter(AIORateLimiter):
+    """PTB's limiter (overall, groups, RetryAfter) plus a pace per private chat.
+
+    AIORateLimiter limits groups only; a customer tapping buttons fast (each tap can answer
+    with several messages) would otherwise push one chat past ~1 message a second and earn 429s.
+    """
+
+    def __init__(self, *, chat_burst: int = CHAT_BURST, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._chat_burst = chat_burst
+        self._chat_limiters: dict[int, AsyncLimiter] = {}
+
+    def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
+        if len(self._chat_limiters) > KEPT_CHAT_LIMITERS:
+            for key, limiter in list(self._chat_limiters.items()):
+                if key != chat_id and limiter.has_capacity(limiter.max_rate):
+                    del self._chat_limiters[key]  # idle long enough to have forgotten it
+        limiter = self._chat_limiters.get(chat_id)
+        if limiter is None:
+            limiter = self._chat_limiters[chat_id] = AsyncLimiter(
+                max_rate=self._chat_burst, time_period=self._chat_burst
+            )
+        return limiter
+
+    async def process_request(  # type: ignore[override]
+        self,
+        callback: Any,
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        chat_id = data.get("chat_id")
+        try:
+            private = int(chat_id) if chat_id is not None else None  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            private = None  # "@channel" names are groups and channels: PTB's limits
+        if private is None or private < 0:  # negative ids are groups and channels
+            return await super().process_request(
+                callback, args, kwargs, endpoint, data, rate_limit_args
+            )
+        async with self._chat_limiter(private):
+            return await super().process_request(
+                callback, args, kwargs, endpoint, data, rate_limit_args
+            )
 
 
 @dataclass(frozen=True)
@@ -291,7 +344,7 @@ def build_application(
         builder = builder.base_url(f"{api_base}/bot").base_file_url(f"{api_base}/file/bot")
     if rate_limited:
         builder = builder.rate_limiter(
-            AIORateLimiter(
+            PacedRateLimiter(
                 overall_max_rate=OVERALL_RATE,
                 overall_time_period=1,
                 group_max_rate=GROUP_RATE_PER_MINUTE,
@@ -321,24 +374,35 @@ def white_label_bots(sessions: sessionmaker[Session]) -> list[tuple[int, str]]:
     ]
 
 
-def run(config: BotConfig) -> None:
-    """Serve the platform bot (webhook with secret token, or polling) plus white-label bots."""
-    sessions = session_factory(config.database_url)
+def build_bots(
+    config: BotConfig,
+    sessions: sessionmaker[Session],
+    *,
+    run_sync: Callable[..., Awaitable[Any]] = asyncio.to_thread,
+) -> list[Application]:
+    """The platform bot first, then one per white-label token, each bound to its merchant."""
     settings = config.dialogue_settings()
     platform = build_application(
         config.telegram_token,
-        BotContext(sessions, settings, "platform", None),
+        BotContext(sessions, settings, "platform", None, run_sync=run_sync),
         api_base=config.telegram_api_base,
     )
     others = [
         build_application(
             token,
-            BotContext(sessions, settings, f"merchant:{merchant_id}", merchant_id),
+            BotContext(sessions, settings, f"merchant:{merchant_id}", merchant_id, run_sync),
             api_base=config.telegram_api_base,
         )
         for merchant_id, token in white_label_bots(sessions)
         if token != config.telegram_token
     ]
+    return [platform, *others]
+
+
+def run(config: BotConfig) -> None:
+    """Serve the platform bot (webhook with secret token, or polling) plus white-label bots."""
+    sessions = session_factory(config.database_url)
+    platform, *others = build_bots(config, sessions)
     if not others:
         if config.telegram_webhook_url:
             log.info("Telegram webhook at %s", config.telegram_webhook_url)
