@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from loyalty.models import ChannelKind, Merchant
 from loyalty_bot.dialogue import Button, Incoming, Reply, Settings, respond
 
-CONSOLE_PHONE = "+352621000000"
+# In the NANP range reserved for fiction (555-01xx): no real member can hold it.
+CONSOLE_PHONE = "+12025550199"
 
 
 def render(replies: Iterable[Reply], photo_dir: Path) -> tuple[str, list[Button]]:
