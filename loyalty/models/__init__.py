@@ -3,6 +3,7 @@
 from loyalty.models.access import MemberAccessToken as MemberAccessToken  # re-exported
 from loyalty.models.audit import AuditLog
 from loyalty.models.conversation import Conversation
+from loyalty.models.jobs import JobOutcome, JobRun
 from loyalty.models.ledger import LoyaltyTransaction, PointLot, TransactionType
 from loyalty.models.member import (
     ChannelIdentity,
@@ -40,6 +41,8 @@ __all__ = [
     "ChannelKind",
     "Conversation",
     "Customer",
+    "JobOutcome",
+    "JobRun",
     "ExpiryPolicy",
     "LoyaltyMember",
     "LoyaltyProgram",
