@@ -1,0 +1,219 @@
+"""The worker's senders: Twilio SMS and Telegram here, e-mail from loyalty.notify, wallet from wallet/.
+
+`build_senders` looks at the configuration once per run: a channel without credentials
+delivers to the local log (loyalty.notify.senders.LocalLogSender) and `describe` says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from loyalty.models import OutboxChannel, OutboxMessage, OutboxStatus
+from loyalty.notify import texts
+from loyalty.notify.delivery import Outcome, Sender, TokenBucket
+from loyalty.notify.senders import EmailSender, LocalLogSender, SmtpSettings
+
+# Twilio error codes that mean the number refuses or cannot get SMS: never retry.
+TWILIO_OPTED_OUT = {21610}
+TWILIO_PERMANENT = {21211, 21212, 21408, 21606, 21612, 21614, 21610}
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    env: Mapping[str, str]
+
+    def get(self, name: str, default: str = "") -> str:
+        return (self.env.get(name) or default).strip()
+
+    @property
+    def smtp(self) -> SmtpSettings | None:
+        host = self.get("SMTP_HOST")
+        if not host:
+            return None
+        port = int(self.get("SMTP_PORT", "587"))
+        return SmtpSettings(
+            host=host,
+            port=port,
+            username=self.get("SMTP_USERNAME"),
+            password=self.get("SMTP_PASSWORD"),
+            starttls=self.get("SMTP_STARTTLS", "1" if port == 587 else "0") == "1",
+            ssl=port == 465,
+            sender=self.get("MAIL_FROM", "Loyalty <no-reply@localhost>"),
+        )
+
+    @property
+    def twilio(self) -> tuple[str, str, str] | None:
+        sid, token = self.get("TWILIO_ACCOUNT_SID"), self.get("TWILIO_AUTH_TOKEN")
+        sender = self.get("TWILIO_FROM") or self.get("TWILIO_MESSAGING_SERVICE_SID")
+        return (sid, token, sender) if sid and token and sender else None
+
+    def rate(self, channel: OutboxChannel) -> float | None:
+        defaults = {OutboxChannel.SMS: "1", OutboxChannel.TELEGRAM: "30", OutboxChannel.EMAIL: "10"}
+        raw = self.get(f"RATE_LIMIT_{channel.upper()}", defaults.get(channel, "0"))
+        value = float(raw or 0)
+        return value if value > 0 else None
+
+
+class TwilioSmsSender:
+    """SMS through twilio's REST client; TWILIO_API_BASE points it at a local fake in tests."""
+
+    def __init__(
+        self, account_sid: str, auth_token: str, sender: str, *, api_base: str = ""
+    ) -> None:
+        from twilio.rest import Client
+
+        self.client = Client(account_sid, auth_token)
+        if api_base:
+            self.client.api.base_url = api_base.rstrip("/")
+        self.sender = sender
+
+    def send(self, message: OutboxMessage) -> Outcome:
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        origin = (
+            {"messaging_service_sid": self.sender}
+            if self.sender.startswith("MG")
+            else {"from_": self.sender}
+        )
+        try:
+            sent = self.client.messages.create(
+                to=message.address, body=texts.short_text(message), **origin
+            )
+        except TwilioRestException as exc:
+            permanent = exc.code in TWILIO_PERMANENT or 400 <= exc.status < 429
+            return Outcome(
+                OutboxStatus.FAILED,
+                error=f"Twilio {exc.status} {exc.code}: {exc.msg}",
+                retry=not permanent,
+                opt_out=exc.code in TWILIO_OPTED_OUT,
+            )
+        except (TwilioException, OSError) as exc:
+            return Outcome(OutboxStatus.FAILED, error=f"Twilio: {exc!r}", retry=True)
+        return Outcome(OutboxStatus.SENT, provider_id=sent.sid)
+
+
+class TelegramSender:
+    """Telegram through python-telegram-bot's Bot, on one event loop kept for the worker's life."""
+
+    def __init__(self, token: str, *, api_base: str = "") -> None:
+        from telegram import Bot
+
+        kwargs = {"base_url": f"{api_base}/bot", "base_file_url": f"{api_base}/file/bot"}
+        self.bot = Bot(token, **(kwargs if api_base else {}))
+        self.loop = asyncio.new_event_loop()
+
+    def send(self, message: OutboxMessage) -> Outcome:
+        from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+
+        try:
+            sent = self.loop.run_until_complete(
+                self.bot.send_message(
+                    chat_id=message.address, text=texts.short_text(message)[:4096]
+                )
+            )
+        except Forbidden as exc:  # the person blocked the bot
+            return Outcome(OutboxStatus.SKIPPED, error=f"Telegram: {exc.message}", opt_out=True)
+        except RetryAfter as exc:
+            return Outcome(OutboxStatus.FAILED, error=f"Telegram flood control: {exc}", retry=True)
+        except BadRequest as exc:
+            return Outcome(OutboxStatus.FAILED, error=f"Telegram: {exc.message}")
+        except TelegramError as exc:  # network errors, timeouts, 5xx
+            return Outcome(OutboxStatus.FAILED, error=f"Telegram: {exc!r}", retry=True)
+        return Outcome(OutboxStatus.SENT, provider_id=f"{sent.chat_id}:{sent.message_id}")
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.bot.shutdown())
+        self.loop.close()
+
+
+class Senders:
+    """The senders the worker keeps between runs, and the per-provider rate limits."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.fixed: dict[OutboxChannel, Sender] = {}
+        smtp = config.smtp
+        self.fixed[OutboxChannel.EMAIL] = (
+            EmailSender(smtp) if smtp else LocalLogSender(OutboxChannel.EMAIL)
+        )
+        twilio = config.twilio
+        self.fixed[OutboxChannel.SMS] = (
+            TwilioSmsSender(*twilio, api_base=config.get("TWILIO_API_BASE"))
+            if twilio
+            else LocalLogSender(OutboxChannel.SMS)
+        )
+        token = config.get("TELEGRAM_BOT_TOKEN")
+        self.fixed[OutboxChannel.TELEGRAM] = (
+            TelegramSender(token, api_base=config.get("TELEGRAM_API_BASE").rstrip("/"))
+            if token
+            else LocalLogSender(OutboxChannel.TELEGRAM)
+        )
+        # No webhook endpoints exist yet (Enterprise API issue): such rows go to the local log.
+        self.fixed[OutboxChannel.WEBHOOK] = LocalLogSender(OutboxChannel.WEBHOOK)
+        self.limits = {
+            channel: TokenBucket(rate)
+            for channel in OutboxChannel
+            if (rate := config.rate(channel)) is not None
+        }
+
+    @property
+    def apple_configured(self) -> bool:
+        return bool(self.config.get("WALLET_CERTIFICATE"))
+
+    @property
+    def google_configured(self) -> bool:
+        path = self.config.get("GOOGLE_WALLET_SERVICE_ACCOUNT")
+        return bool(path) and os.path.exists(path)
+
+    def for_session(self, session: Session) -> dict[OutboxChannel, Sender]:
+        """The wallet senders work on the run's session (APNs drops dead registrations)."""
+        senders = dict(self.fixed)
+        senders[OutboxChannel.APPLE] = LocalLogSender(OutboxChannel.APPLE)
+        senders[OutboxChannel.GOOGLE] = LocalLogSender(OutboxChannel.GOOGLE)
+        if self.apple_configured or self.google_configured:
+            from wallet.config import settings
+
+            wallet_settings = settings(dict(self.config.env))
+            if self.apple_configured:
+                from wallet.push import ApnsSender
+
+                senders[OutboxChannel.APPLE] = ApnsSender(session, wallet_settings)
+            if self.google_configured:
+                from wallet.google import GoogleWalletSender
+
+                secret = self.config.get("SECRET_KEY").encode()
+                senders[OutboxChannel.GOOGLE] = GoogleWalletSender(
+                    session, wallet_settings, secret_key=secret
+                )
+        return senders
+
+    def describe(self) -> str:
+        """One line for the log: which channels send for real and which go to the local log."""
+        local = [c for c, s in self.fixed.items() if isinstance(s, LocalLogSender)]
+        real = [c for c in self.fixed if c not in local]
+        (real if self.apple_configured else local).append(OutboxChannel.APPLE)
+        (real if self.google_configured else local).append(OutboxChannel.GOOGLE)
+        missing = {
+            OutboxChannel.EMAIL: "SMTP_HOST",
+            OutboxChannel.SMS: "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM",
+            OutboxChannel.TELEGRAM: "TELEGRAM_BOT_TOKEN",
+            OutboxChannel.APPLE: "WALLET_CERTIFICATE",
+            OutboxChannel.GOOGLE: "GOOGLE_WALLET_SERVICE_ACCOUNT",
+            OutboxChannel.WEBHOOK: "webhook endpoints (not built yet)",
+        }
+        waiting = "; ".join(f"{c} (waits for {missing[c]})" for c in local)
+        return (
+            f"sending for real: {', '.join(real) or 'nothing'}; "
+            f"to the local log: {waiting or 'nothing'}"
+        )
+
+    def close(self) -> None:
+        for sender in self.fixed.values():
+            close = getattr(sender, "close", None)
+            if close:
+                close()

@@ -1,0 +1,101 @@
+"""The e-mail sender (smtplib) and the local log every channel falls back to without credentials.
+
+The other senders live beside their provider's client (jobs/senders.py for Telegram and
+Twilio, wallet/ for APNs and Google) and the worker plugs them in at start.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass
+
+from loyalty.models import OutboxMessage, OutboxStatus
+from loyalty.notify import texts
+from loyalty.notify.delivery import Outcome
+
+log = logging.getLogger("notify.local")
+
+LOCAL_LOG = "local-log"
+
+
+class LocalLogSender:
+    """Delivers by writing the message to the log and keeping its rendered words on the row.
+
+    The back-office shows outbox rows; with provider_id "local-log" and `payload["local_log"]`
+    a merchant without an SMTP server or Twilio account still sees what would have gone out.
+    """
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+
+    def send(self, message: OutboxMessage) -> Outcome:
+        try:
+            shown = texts.preview(message)
+        except Exception as exc:  # a template bug: keep the message visible, do not retry
+            return Outcome(OutboxStatus.FAILED, error=f"cannot render {message.template}: {exc}")
+        message.payload = {**(message.payload or {}), "local_log": shown}
+        log.info(
+            "local log (%s not configured): message %s %s to %s: %s",
+            self.channel,
+            message.id,
+            message.template,
+            message.address or "-",
+            (shown.get("subject") or shown.get("text", "")).replace("\n", " ")[:160],
+        )
+        return Outcome(OutboxStatus.SENT, provider_id=LOCAL_LOG)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 587
+    username: str = ""
+    password: str = ""
+    starttls: bool = True
+    ssl: bool = False  # SMTPS on 465
+    sender: str = "Loyalty <no-reply@localhost>"
+    timeout: float = 15.0
+
+
+# Replies that mean "this address will never work": do not retry.
+PERMANENT_SMTP = range(550, 560)
+
+
+class EmailSender:
+    """One SMTP connection per call: the loop is paced by rate limits, not by connection setup."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        if s.ssl:
+            return smtplib.SMTP_SSL(
+                s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+            )
+        smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        if s.starttls:
+            smtp.starttls(context=ssl.create_default_context())
+        return smtp
+
+    def send(self, message: OutboxMessage) -> Outcome:
+        if not message.address or "@" not in message.address:
+            return Outcome(OutboxStatus.SKIPPED, error="Not an e-mail address.")
+        email = texts.email_message(message, sender=self.settings.sender)
+        try:
+            with self._connect() as smtp:
+                if self.settings.username:
+                    smtp.login(self.settings.username, self.settings.password)
+                smtp.send_message(email)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code = next(iter(exc.recipients.values()))[0] if exc.recipients else 0
+            return Outcome(
+                OutboxStatus.FAILED,
+                error=f"SMTP refused {message.address}: {exc.recipients}",
+                retry=code not in PERMANENT_SMTP,
+            )
+        except (smtplib.SMTPException, OSError) as exc:
+            return Outcome(OutboxStatus.FAILED, error=f"SMTP: {exc!r}", retry=True)
+        return Outcome(OutboxStatus.SENT, provider_id=str(email["Message-ID"]).strip("<>")[:120])

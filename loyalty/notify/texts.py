@@ -1,0 +1,84 @@
+"""The words of a queued message for each channel: one renderer per template, shared by every sender.
+
+E-mail templates with files under `templates/` (welcome, sign-in link) render there; a message
+that carries its own `text` (the bot's link code) is sent as written; the short notices below
+cover the rest until they get templates of their own.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+from loyalty.models import OutboxMessage
+from loyalty.notify import templates
+
+NOTICES = {
+    "points_changed": "{program}: {points:+d} points{at_shop}. Balance: {balance} points.",
+    "voucher_used": "{program}: voucher {code} was used{at_shop}.",
+    "receipt": "{program} receipt{at_shop}: {points:+d} points. Balance: {balance} points.",
+    "link_code": "{program}: your code is {code}.",
+    "tier_changed": "{program}: your tier is now {tier}.",
+    "birthday_bonus": "{program}: happy birthday! {points} points are on your card.",
+}
+SUBJECTS = {
+    "points_changed": "{program}: your points",
+    "voucher_used": "{program}: voucher used",
+    "receipt": "{program}: your receipt",
+    "link_code": "{program}: your code",
+    "tier_changed": "{program}: your tier",
+    "birthday_bonus": "{program}: happy birthday",
+}
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> Any:
+        return 0 if key in ("points", "balance") else ""
+
+
+def _fields(payload: dict[str, Any]) -> _Blank:
+    fields = _Blank(payload)
+    fields["at_shop"] = f" at {payload['shop']}" if payload.get("shop") else ""
+    for number in ("points", "balance"):
+        try:
+            fields[number] = int(payload.get(number) or 0)
+        except (TypeError, ValueError):
+            fields[number] = 0
+    return fields
+
+
+def short_text(message: OutboxMessage) -> str:
+    """The text of an SMS or a Telegram message."""
+    payload = message.payload or {}
+    if payload.get("text"):
+        return str(payload["text"])
+    if templates.has_template(message.template):
+        return templates.render_sms(message.template, payload)
+    pattern = NOTICES.get(message.template, "{program}: " + message.template.replace("_", " "))
+    return pattern.format_map(_fields(payload)).strip()
+
+
+def email_message(message: OutboxMessage, *, sender: str) -> EmailMessage:
+    """The MIME message an SMTP server receives."""
+    if templates.has_template(message.template):
+        return templates.build_email(message, sender=sender)
+    payload = message.payload or {}
+    subject = SUBJECTS.get(message.template, "{program}").format_map(_fields(payload))
+    email = EmailMessage()
+    email["Subject"] = subject.strip(": ") or "Your loyalty card"
+    email["From"] = sender
+    email["To"] = message.address
+    email["Date"] = formatdate(localtime=False)
+    email["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    email.set_content(short_text(message) + "\n")
+    return email
+
+
+def preview(message: OutboxMessage) -> dict[str, str]:
+    """What the local log keeps: the subject (e-mail) and the text a person would read."""
+    if message.channel == "email":
+        email = email_message(message, sender="local-log@localhost")
+        body = email.get_body(preferencelist=("plain",))
+        return {"subject": str(email["Subject"]), "text": body.get_content() if body else ""}
+    return {"text": short_text(message)}

@@ -1,0 +1,86 @@
+"""A fake Twilio REST API on 127.0.0.1: accepts Messages.json posts, records them with their time.
+
+Point twilio's client at it with `client.api.base_url = fake.url` (TWILIO_API_BASE).
+`fail_next(status, code)` answers the next send with a Twilio error.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+
+@dataclass
+class Sms:
+    to: str
+    sender: str
+    body: str
+    at: float  # time.monotonic() when the request arrived
+    sid: str
+
+
+class FakeTwilio:
+    def __init__(self) -> None:
+        self.messages: list[Sms] = []
+        self.failures: list[tuple[int, int]] = []
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                arrived = time.monotonic()
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                form = dict(parse_qsl(body.decode()))
+                status, answer = fake._answer(self.path, form, arrived)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeTwilio:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail_next(self, status: int, code: int, message: str = "error") -> None:
+        self.failures.append((status, code))
+
+    def _answer(self, path: str, form: dict[str, str], arrived: float) -> tuple[int, dict]:
+        with self._lock:
+            if not path.endswith("/Messages.json"):
+                return 404, {"code": 20404, "message": "not found", "status": 404}
+            if self.failures:
+                status, code = self.failures.pop(0)
+                return status, {"code": code, "message": f"fake error {code}", "status": status}
+            sid = f"SM{len(self.messages) + 1:032d}"
+            sender = form.get("From") or form.get("MessagingServiceSid", "")
+            self.messages.append(Sms(form.get("To", ""), sender, form.get("Body", ""), arrived, sid))
+            return 201, {
+                "sid": sid,
+                "status": "queued",
+                "to": form.get("To"),
+                "from": sender,
+                "body": form.get("Body"),
+                "num_segments": "1",
+            }
