@@ -1,4 +1,10 @@
-"""`python -m jobs`: the worker. For now a scheduler with a heartbeat; real jobs come with their issues."""
+"""`python -m jobs`: the worker. APScheduler with its job store in the application database.
+
+Every copy registers the same schedule (replace_existing) and may run any job: the outbox is
+shared with SKIP LOCKED, daily jobs hold a (job, programme + local day) row in job_runs, so
+several copies never do the same work twice. Without provider credentials the worker still
+runs and delivers to the local log; its first lines say which channels wait for what.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +12,69 @@ import logging
 import os
 import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from dotenv import load_dotenv
+
+from jobs import tasks
+from jobs.senders import Senders, WorkerConfig
+from loyalty.db import session_factory
+from loyalty.notify.delivery import DeliveryPolicy
+from loyalty.notify.rules import QuietHours
 
 log = logging.getLogger("jobs")
 
 HEARTBEAT_MINUTES = 10
-# The worker's duties in DESIGN.md; each issue that implements one removes it from this list.
-NOT_IMPLEMENTED = (
-    "campaigns",
-    "outbox delivery",
-    "points expiry",
-    "birthday bonuses",
-    "wallet pass pushes",
+
+# id, function, trigger arguments. Daily jobs tick every 15 minutes and act once per
+# programme and merchant-local day, so each merchant's "night" follows its own time zone.
+SCHEDULE = (
+    ("outbox_delivery", tasks.deliver_outbox, {"seconds": 3}),
+    ("wallet_pass_refresh", tasks.refresh_wallet_passes, {"minutes": 1}),
+    ("voucher_expiry", tasks.expire_vouchers, {"minutes": 5}),
+    ("points_expiry", tasks.points_expiry, {"minutes": 15}),
+    ("birthday_bonus", tasks.birthday_bonuses, {"minutes": 15}),
+    ("tier_evaluation", tasks.tier_evaluation, {"minutes": 15}),
+    ("data_retention", tasks.data_retention, {"hours": 6}),
 )
 
 
 def heartbeat() -> None:
-    log.info("worker alive; jobs not implemented yet: %s", ", ".join(NOT_IMPLEMENTED))
+    log.info("worker alive; %s", tasks.context().senders.describe())
 
 
-def build_scheduler() -> BlockingScheduler:
-    scheduler = BlockingScheduler(timezone=UTC)
+def build_scheduler(database_url: str) -> BlockingScheduler:
+    scheduler = BlockingScheduler(
+        timezone=UTC,
+        jobstores={"default": SQLAlchemyJobStore(url=database_url, tablename="apscheduler_jobs")},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+    )
+    start = datetime.now(UTC)
+    for job_id, func, interval in SCHEDULE:
+        scheduler.add_job(
+            func, "interval", id=job_id, replace_existing=True, next_run_time=start, **interval
+        )
     scheduler.add_job(
         heartbeat,
         "interval",
         minutes=HEARTBEAT_MINUTES,
         id="heartbeat",
-        next_run_time=datetime.now(UTC),  # once at start, so a fresh worker says what it does
-        coalesce=True,
-        max_instances=1,
+        replace_existing=True,
+        next_run_time=start,  # once at start, so a fresh worker says what it does
     )
     return scheduler
+
+
+def delivery_policy(env: WorkerConfig) -> DeliveryPolicy:
+    defaults = DeliveryPolicy()
+    return DeliveryPolicy(
+        max_attempts=int(env.get("OUTBOX_MAX_ATTEMPTS", str(defaults.max_attempts))),
+        quiet_hours=QuietHours.parse(env.get("QUIET_HOURS", "21:00-08:00")),
+    )
 
 
 def configure_logging() -> None:
@@ -55,16 +89,35 @@ def configure_logging() -> None:
 
 def main() -> int:
     configure_logging()
-    scheduler = build_scheduler()
+    from web.config import database_url
+
+    url = database_url(os.environ.get("DATABASE_URL"))
+    config = WorkerConfig(dict(os.environ))
+    stopping = threading.Event()
+    senders = Senders(config)
+    tasks.configure(
+        tasks.Context(
+            sessions=session_factory(url),
+            senders=senders,
+            policy=delivery_policy(config),
+            stopping=stopping.is_set,
+        )
+    )
+    scheduler = build_scheduler(url)
 
     def stop(signum: int, _frame: object) -> None:
         log.info("%s received: stopping the worker", signal.Signals(signum).name)
+        stopping.set()
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("worker started (pid %d): heartbeat every %d minutes", os.getpid(), HEARTBEAT_MINUTES)
+    log.info(
+        "worker started (pid %d): %s", os.getpid(), ", ".join(job_id for job_id, *_ in SCHEDULE)
+    )
+    log.info("senders: %s", senders.describe())
     scheduler.start()  # blocks until stop() shuts the scheduler down
+    senders.close()
     log.info("worker stopped")
     return 0
 
