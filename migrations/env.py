@@ -46,6 +46,15 @@ def get_metadata():
     return target_db.metadata
 
 
+# Tables that other software owns in our database: APScheduler keeps the worker's schedule in
+# `apscheduler_jobs`, and autogenerate must not offer to drop it.
+FOREIGN_TABLES = {"apscheduler_jobs"}
+
+
+def include_object(object, name, type_, reflected, compare_to):
+    return not (type_ == "table" and name in FOREIGN_TABLES)
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -60,7 +69,8 @@ def run_migrations_offline():
     """
     url = config.get_main_option("sqlalchemy.url")
     context.configure(
-        url=url, target_metadata=get_metadata(), literal_binds=True
+        url=url, target_metadata=get_metadata(), literal_binds=True,
+        include_object=include_object,
     )
 
     with context.begin_transaction():
@@ -95,6 +105,7 @@ def run_migrations_online():
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
+            include_object=include_object,
             **conf_args
         )
 
