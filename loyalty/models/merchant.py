@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from loyalty.db import Base, utcnow
@@ -32,6 +32,11 @@ class Role(enum.StrEnum):
 
 class Merchant(Base):
     __tablename__ = "merchants"
+    __table_args__ = (
+        # Host names compare case-insensitively; storing them lower-cased keeps the unique
+        # constraint honest on every database.
+        CheckConstraint("custom_domain = lower(custom_domain)", name="custom_domain_lower"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
@@ -43,6 +48,9 @@ class Merchant(Base):
     default_country: Mapped[str] = mapped_column(String(2), default="LU")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Luxembourg")
     branding: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The merchant's own host name for its public pages (Enterprise white-label), e.g.
+    # "rewards.example.com"; set through services.merchants.set_custom_domain only.
+    custom_domain: Mapped[str | None] = mapped_column(String(253), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     shops: Mapped[list[Shop]] = relationship(back_populates="merchant", order_by="Shop.name")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 import secrets
 from decimal import Decimal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import idna
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loyalty import offerings
@@ -15,6 +18,8 @@ from loyalty.errors import InvalidInput
 from loyalty.identity import normalize_email
 from loyalty.models import LoyaltyProgram, Membership, Merchant, Offering, Role, Shop, User
 from loyalty.passwords import MIN_LENGTH, hash_password
+from loyalty.services import audit
+from loyalty.services.actors import Actor
 
 
 def slugify(text: str) -> str:
@@ -170,3 +175,109 @@ def add_membership(
     session.add(membership)
     session.flush()
     return membership
+
+
+# --- the merchant's own web address (Enterprise white-label) ----------------------------------
+
+_DOMAIN_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def set_custom_domain(
+    session: Session,
+    *,
+    merchant: Merchant,
+    domain: str | None,
+    actor: Actor,
+    platform_url: str,
+) -> Merchant:
+    """Serve the merchant's public pages on `domain` too (None or blank: stop using one).
+
+    `platform_url` is the platform's own public address (PUBLIC_BASE_URL): its host, and any
+    name under it, can never become a merchant's. The name is stored as its ASCII (IDNA)
+    form, lower-cased, since that is what browsers send in the Host header. Clearing is
+    allowed on any offering, so a downgraded merchant can still tidy up.
+    """
+    if actor.role is not None:
+        actor.require_role(Role.OWNER, "change the programme's web address")
+    previous = merchant.custom_domain
+    host = _custom_domain(domain, platform_url=platform_url) if domain else None
+    if host is not None:
+        offerings.require(merchant, offerings.Feature.WHITE_LABEL)
+        taken = session.scalar(
+            select(Merchant.id).where(Merchant.custom_domain == host, Merchant.id != merchant.id)
+        )
+        if taken is not None:
+            raise InvalidInput(_domain_taken(host), field="custom_domain")
+    if host == previous:
+        return merchant
+    merchant.custom_domain = host
+    try:
+        with session.begin_nested():  # two merchants claiming one name at once: one wins
+            session.flush()
+    except IntegrityError:
+        raise InvalidInput(_domain_taken(host or ""), field="custom_domain") from None
+    audit.record(
+        session,
+        merchant_id=merchant.id,
+        actor=actor,
+        action="merchant.custom_domain_set" if host else "merchant.custom_domain_cleared",
+        target_type="merchant",
+        target_id=merchant.id,
+        previous=previous,
+        domain=host,
+    )
+    return merchant
+
+
+def _domain_taken(host: str) -> str:
+    # Never say who holds it: that would tell one merchant about another.
+    return (
+        f"{host} is already in use on this platform. Check the spelling; if the domain is "
+        "yours, contact support."
+    )
+
+
+def _custom_domain(raw: str, *, platform_url: str) -> str | None:
+    """`raw` as a bare, lower-case ASCII host name, or InvalidInput saying what to fix."""
+    text = raw.strip()
+    if not text:
+        return None
+    if "://" in text or "/" in text or "?" in text or "#" in text or "@" in text:
+        raise InvalidInput(
+            f"'{text}' is not a bare domain. Give only the host name, like rewards.example.com, "
+            "without http://, a path or a query.",
+            field="custom_domain",
+        )
+    if ":" in text:
+        raise InvalidInput(
+            f"'{text}' has a port. Give only the host name, like rewards.example.com: the "
+            "pages are served on the standard HTTPS port.",
+            field="custom_domain",
+        )
+    text = text.rstrip(".")  # a fully qualified name's final dot names the same host
+    try:
+        host = idna.encode(text, uts46=True, std3_rules=True).decode("ascii").lower()
+    except (idna.IDNAError, UnicodeError):
+        raise InvalidInput(
+            f"'{text}' is not a valid domain name. Use letters, digits and hyphens between "
+            "dots, like rewards.example.com.",
+            field="custom_domain",
+        ) from None
+    labels = host.split(".")
+    if (
+        len(host) > 253
+        or len(labels) < 2
+        or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels)
+        or labels[-1].isdigit()  # an IP address, not a name
+    ):
+        raise InvalidInput(
+            f"'{text}' is not a full domain name. Give one like rewards.example.com.",
+            field="custom_domain",
+        )
+    platform = (urlsplit(platform_url).hostname or "").lower().rstrip(".")
+    if platform and (host == platform or host.endswith("." + platform)):
+        raise InvalidInput(
+            f"{host} belongs to the platform itself. Use a domain your business owns.",
+            field="custom_domain",
+        )
+    return host

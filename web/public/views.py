@@ -47,7 +47,7 @@ from loyalty.services.rewards import affordable_rewards, redeem
 from loyalty.services.vouchers import format_code, normalize_code, open_vouchers
 from wallet.qr import qr_png
 from web.extensions import db, limiter
-from web.public import links
+from web.public import domains, links
 from web.public.branding import theme_css, theme_for
 from web.public.forms import (
     ContactForm,
@@ -60,6 +60,7 @@ from web.public.forms import (
 from web.tenancy import home_url
 
 blueprint = Blueprint("public", __name__, template_folder="templates")
+domains.attach(blueprint)  # a merchant's own domain serves its pages (web/public/domains.py)
 
 CARDS_KEY = "member_cards"  # {str(programme id): member id}, in the signed session cookie
 JOINED_KEY = "joined_cards"  # the card this browser just created, for the welcome page
