@@ -56,5 +56,4 @@ def register(app: Flask) -> None:
     """Attach every CLI group to the app (called by create_app)."""
     app.cli.add_command(demo)
     wallet_cli.register(app)
-    wallet_cli.register(app)
     merchant_cli.register(app)
