@@ -85,6 +85,7 @@ def configure_logging() -> None:
         stream=sys.stdout,
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # no line per job run
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # imported with the app config
 
 
 def main() -> int:
