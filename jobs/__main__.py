@@ -14,14 +14,13 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
-from dotenv import load_dotenv
 
 from jobs import tasks
 from jobs.senders import Senders, WorkerConfig
+from loyalty import process
 from loyalty.db import session_factory
 from loyalty.notify.delivery import DeliveryPolicy
 from loyalty.notify.rules import QuietHours
@@ -77,19 +76,8 @@ def delivery_policy(env: WorkerConfig) -> DeliveryPolicy:
     )
 
 
-def configure_logging() -> None:
-    load_dotenv(Path(__file__).resolve().parent.parent / ".env", override=False)
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # no line per job run
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # imported with the app config
-
-
 def main() -> int:
-    configure_logging()
+    process.configure(quiet=["apscheduler"])  # no line per job run
     from web.config import database_url
 
     url = database_url(os.environ.get("DATABASE_URL"))

@@ -9,26 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
-from pathlib import Path
 
-from dotenv import load_dotenv
+from loyalty import process
 
 log = logging.getLogger("loyalty_bot")
-
-
-def configure_logging() -> None:
-    load_dotenv(Path(__file__).resolve().parent.parent / ".env", override=False)
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
-    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def idle() -> int:
@@ -60,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channel", choices=["telegram", "sms"], default="telegram")
     parser.add_argument("--address", help="console: chat id, or phone number for --channel sms")
     args = parser.parse_args(argv)
-    configure_logging()
+    process.configure(quiet=["httpx"])  # one line per poll otherwise
 
     from loyalty.db import session_factory
     from loyalty.models import ChannelKind
