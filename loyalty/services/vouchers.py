@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from loyalty.db import utcnow
-from loyalty.errors import InvalidInput, NotFound, VoucherNotUsable
+from loyalty.errors import InvalidInput, NotFound, PermissionDenied, VoucherNotUsable
 from loyalty.models import (
     LoyaltyMember,
     Merchant,
@@ -74,6 +74,8 @@ def use_voucher(
     key = ledger.check_key(idempotency_key)
     if shop is not None and shop.merchant_id != merchant.id:
         raise NotFound("That shop is not one of this business's shops.")
+    if actor.shop_id is not None and shop is not None and shop.id != actor.shop_id:
+        raise PermissionDenied("You can accept vouchers only at the shop you work in.")
     now = now or utcnow()
     voucher = find_voucher(session, merchant=merchant, code=code)
     used = session.execute(

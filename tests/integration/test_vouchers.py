@@ -282,3 +282,38 @@ def test_an_expired_voucher_cannot_be_cancelled_for_its_points(session) -> None:
         )
     session.refresh(member)
     assert member.points_balance == 0
+
+
+def test_shop_staff_accept_vouchers_only_at_their_own_shop(session, tenant, member) -> None:
+    from loyalty.errors import PermissionDenied
+    from loyalty.services import merchants
+    from loyalty.services.earn import earn
+    from loyalty.services.rewards import redeem
+    from loyalty.services.vouchers import use_voucher
+
+    other_shop = merchants.create_shop(session, merchant=tenant.merchant, name="Gare")
+    reward = factories.make_reward(session, tenant, cost=100)
+    earn(session, member=member, amount_cents=10_000, idempotency_key="buy", at=NOW)
+    voucher = redeem(session, member=member, reward=reward, idempotency_key="r", now=NOW)
+    cashier = staff(session, tenant, Role.STAFF)  # bound to tenant.shop
+    with pytest.raises(PermissionDenied, match="shop you work in"):
+        use_voucher(
+            session,
+            merchant=tenant.merchant,
+            code=voucher.code,
+            idempotency_key="u",
+            actor=cashier,
+            shop=other_shop,
+            now=LATER,
+        )
+    assert voucher.status == VoucherStatus.ISSUED
+    used = use_voucher(
+        session,
+        merchant=tenant.merchant,
+        code=voucher.code,
+        idempotency_key="u2",
+        actor=cashier,
+        shop=tenant.shop,
+        now=LATER,
+    )
+    assert used.status == VoucherStatus.USED
