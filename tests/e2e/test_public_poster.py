@@ -53,3 +53,12 @@ def test_the_join_qr_codes_are_png_images(app: Flask, client, tenant):
         response = client.get(f"/j/{tenant.program.slug}/{path}")
         assert response.status_code == 200
         assert response.data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_shop_page_links_to_its_counter_poster(session, client, login_as) -> None:
+    from loyalty.models import Role
+
+    tenant = factories.make_tenant(session)
+    login_as(factories.make_user(session, tenant, role=Role.OWNER))
+    page = client.get(f"/backoffice/shops/{tenant.shop.id}").get_data(as_text=True)
+    assert f"/backoffice/shops/{tenant.shop.id}/poster" in page
