@@ -12,9 +12,11 @@ import email.policy
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.fakes.http import LocalHttpFake, send_json
 
 BOT_USER = {
     "id": 777000111,
@@ -64,7 +66,7 @@ def _parse_body(content_type: str, body: bytes) -> tuple[dict[str, Any], dict[st
     return {k: _decode(v) for k, v in parse_qsl(body.decode())}, {}
 
 
-class FakeTelegram:
+class FakeTelegram(LocalHttpFake):
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self._failures: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
@@ -84,30 +86,11 @@ class FakeTelegram:
                 token = parts[0].removeprefix("bot") if parts else ""
                 method = parts[-1] if len(parts) > 1 else ""
                 status, answer = fake._answer(Call(token, method, params, files))
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, answer)
 
             do_GET = do_POST
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeTelegram:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.serve(Handler)
 
     def fail_next(self, method: str, code: int, description: str, **parameters: Any) -> None:
         self._failures.setdefault(method, []).append((code, description, parameters))

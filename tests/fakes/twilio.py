@@ -6,13 +6,14 @@ Point twilio's client at it with `client.api.base_url = fake.url` (TWILIO_API_BA
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.fakes.http import LocalHttpFake, send_json
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Sms:
     sid: str
 
 
-class FakeTwilio:
+class FakeTwilio(LocalHttpFake):
     def __init__(self) -> None:
         self.messages: list[Sms] = []
         self.failures: list[tuple[int, int]] = []
@@ -40,28 +41,9 @@ class FakeTwilio:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 form = dict(parse_qsl(body.decode()))
                 status, answer = fake._answer(self.path, form, arrived)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, answer)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeTwilio:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.serve(Handler)
 
     def fail_next(self, status: int, code: int, message: str = "error") -> None:
         self.failures.append((status, code))
@@ -75,7 +57,9 @@ class FakeTwilio:
                 return status, {"code": code, "message": f"fake error {code}", "status": status}
             sid = f"SM{len(self.messages) + 1:032d}"
             sender = form.get("From") or form.get("MessagingServiceSid", "")
-            self.messages.append(Sms(form.get("To", ""), sender, form.get("Body", ""), arrived, sid))
+            self.messages.append(
+                Sms(form.get("To", ""), sender, form.get("Body", ""), arrived, sid)
+            )
             return 201, {
                 "sid": sid,
                 "status": "queued",
