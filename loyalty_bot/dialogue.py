@@ -703,18 +703,7 @@ class _Turn:
         if reward is None:
             return [Reply(self.t("redeem_which"), self._menu())]
         if self.member.points_balance < reward.points_cost:
-            return [
-                Reply(
-                    self.t(
-                        "not_enough",
-                        reward=reward.name,
-                        cost=reward.points_cost,
-                        points=self.member.points_balance,
-                        missing=reward.points_cost - self.member.points_balance,
-                    ),
-                    self._menu(),
-                )
-            ]
+            return [self._not_enough(reward)]
         self._set_state(
             CONFIRM_REDEEM,
             reward_id=reward.id,
@@ -731,6 +720,18 @@ class _Turn:
                 self._yes_no(),
             )
         ]
+
+    def _not_enough(self, reward: Reward) -> Reply:
+        assert self.member is not None
+        balance = self.member.points_balance
+        text = self.t(
+            "not_enough",
+            reward=reward.name,
+            cost=reward.points_cost,
+            points=balance,
+            missing=reward.points_cost - balance,
+        )
+        return Reply(text, self._menu())
 
     def _reward_named(self, argument: str) -> Reward | None:
         """A payload's reward id (`redeem:12`), or the number shown in the last list."""
@@ -775,18 +776,7 @@ class _Turn:
                 )
         except InsufficientPoints:
             self.session.refresh(self.member)
-            return [
-                Reply(
-                    self.t(
-                        "not_enough",
-                        reward=reward.name,
-                        cost=reward.points_cost,
-                        points=self.member.points_balance,
-                        missing=reward.points_cost - self.member.points_balance,
-                    ),
-                    self._menu(),
-                )
-            ]
+            return [self._not_enough(reward)]
         except (RewardOutOfStock, RewardUnavailable):
             return [Reply(self.t("reward_gone", reward=reward.name), self._menu())]
         except MemberNotActive:
