@@ -11,6 +11,8 @@ import functools
 import json
 import re
 import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 from sqlalchemy.orm import Session
 
+from loyalty.db import utcnow
 from loyalty.models import OutboxMessage, OutboxStatus, WalletPass
 from wallet.certs import WalletNotConfigured
 from wallet.config import WalletSettings
@@ -29,6 +32,22 @@ from wallet.images import hex_to_rgb
 SCOPES = ("https://www.googleapis.com/auth/wallet_object.issuer",)
 # Fields of a LoyaltyObject that change with the member; what a PATCH sends.
 MEMBER_FIELDS = ("state", "accountName", "loyaltyPoints", "barcode", "textModulesData")
+# Google shows at most 3 notifying updates per pass in any 24 hours and may throttle an issuer
+# that asks for more; we ask only for balance changes, within that budget, and update silently
+# otherwise.
+NOTIFY_BUDGET = 3
+NOTIFY_WINDOW = timedelta(hours=24)
+
+
+def notifications_in_window(history: list[str], now: datetime) -> list[str]:
+    """The notifying updates (ISO times) that still count against the budget at `now`."""
+    return [at for at in history if now - datetime.fromisoformat(at) < NOTIFY_WINDOW]
+
+
+def should_notify(wallet_pass: WalletPass, balance: int, now: datetime) -> bool:
+    if wallet_pass.google_balance_shown == balance:
+        return False  # branding, name or tier only: nothing the holder needs to be woken for
+    return len(notifications_in_window(wallet_pass.google_notified_at or [], now)) < NOTIFY_BUDGET
 
 
 def _suffix(text: str) -> str:
@@ -175,7 +194,9 @@ class GoogleWalletSender:
         secret_key: bytes,
         http: AuthorizedSession | None = None,
         timeout: float = 10.0,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self.clock = clock
         self.session = session
         self.settings = settings
         self.secret_key = secret_key
@@ -195,12 +216,20 @@ class GoogleWalletSender:
         content = card_content(wallet_pass, settings=self.settings, secret_key=self.secret_key)
         full = loyalty_object(content, self.settings, program_slug=wallet_pass.member.program.slug)
         body = {key: full[key] for key in MEMBER_FIELDS}
+        now = self.clock()
+        notify = should_notify(wallet_pass, content.balance, now)
+        if notify:
+            body["notifyPreference"] = "notifyOnUpdate"
         url = f"{self.settings.google_api_base}/loyaltyObject/{full['id']}"
         try:
             response = self.http.patch(url, json=body, timeout=self.timeout)
         except Exception as exc:  # requests' and google-auth's transport errors
             return Outcome(OutboxStatus.FAILED, error=f"Google Wallet API: {exc}", retry=True)
         if response.status_code == 200:
+            wallet_pass.google_balance_shown = content.balance
+            if notify:
+                recent = notifications_in_window(wallet_pass.google_notified_at or [], now)
+                wallet_pass.google_notified_at = [*recent, now.isoformat()]
             return Outcome(OutboxStatus.SENT, provider_id=full["id"])
         if response.status_code == 404:
             # Not saved yet: the save link carries the current data whenever the member uses it.

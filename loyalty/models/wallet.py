@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from loyalty.db import Base, utcnow
@@ -43,6 +44,10 @@ class WalletPass(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     pushed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Google lets a pass notify the holder at most 3 times in any 24 hours; these are the
+    # balance Google was last sent and when the latest notifying updates went out (ISO, UTC).
+    google_balance_shown: Mapped[int | None]
+    google_notified_at: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
 
     member: Mapped[LoyaltyMember] = relationship()
     registrations: Mapped[list[AppleRegistration]] = relationship(

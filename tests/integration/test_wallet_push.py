@@ -168,3 +168,41 @@ def test_earning_itself_queues_nothing(session: Session) -> None:
     before = session.scalar(select(func.count()).select_from(OutboxMessage))
     earn(session, member=member, amount_cents=100, idempotency_key="till-6")
     assert session.scalar(select(func.count()).select_from(OutboxMessage)) == before
+
+
+def _send_google(session: Session, push_settings, clock) -> None:
+    queue_pass_updates(session)
+    sender = GoogleWalletSender(session, push_settings, secret_key=SECRET, clock=clock)
+    assert deliver_queued(session, {OutboxChannel.GOOGLE: sender}) == {OutboxStatus.SENT: 1}
+
+
+def test_balance_changes_notify_at_most_three_times_in_any_24_hours(
+    session: Session, push_settings, fake_google
+) -> None:
+    member, _, _ = _member_with_passes(session, devices=[])
+    start = utcnow()
+    for hour in range(5):  # five earns an hour apart: the 4th and 5th update silently
+        earn(session, member=member, amount_cents=500, idempotency_key=f"budget-{hour}")
+        _send_google(session, push_settings, lambda hour=hour: start + timedelta(hours=hour))
+    # 24 h after the first notification one notification is available again, not three.
+    for hour in (24, 24.5):
+        earn(session, member=member, amount_cents=500, idempotency_key=f"budget-{hour}")
+        _send_google(session, push_settings, lambda hour=hour: start + timedelta(hours=hour))
+    notified = ["notifyPreference" in patch.body for patch in fake_google.patches()]
+    assert notified == [True, True, True, False, False, True, False]
+    balances = [patch.body["loyaltyPoints"]["balance"]["int"] for patch in fake_google.patches()]
+    assert balances == sorted(balances)  # every update still carries the new balance
+
+
+def test_an_update_that_leaves_the_balance_alone_is_silent(
+    session: Session, push_settings, fake_google
+) -> None:
+    member, _, google_pass = _member_with_passes(session, devices=[])
+    earn(session, member=member, amount_cents=500, idempotency_key="silent-1")
+    _send_google(session, push_settings, utcnow)
+    wallet_passes.branding_changed(session, member.program, at=utcnow() + timedelta(seconds=1))
+    _send_google(session, push_settings, utcnow)
+    first, second = fake_google.patches()
+    assert first.body["notifyPreference"] == "notifyOnUpdate"
+    assert "notifyPreference" not in second.body
+    assert google_pass.google_balance_shown == member.points_balance
