@@ -36,6 +36,7 @@ SCHEDULE = (
     ("wallet_pass_refresh", tasks.refresh_wallet_passes, {"minutes": 1}),
     ("voucher_expiry", tasks.expire_vouchers, {"minutes": 5}),
     ("points_expiry", tasks.points_expiry, {"minutes": 15}),
+    ("expiry_reminder", tasks.expiry_reminders, {"minutes": 15}),
     ("birthday_bonus", tasks.birthday_bonuses, {"minutes": 15}),
     ("tier_evaluation", tasks.tier_evaluation, {"minutes": 15}),
     ("data_retention", tasks.data_retention, {"hours": 6}),

@@ -28,10 +28,11 @@ from loyalty.models import (
     Voucher,
     VoucherStatus,
 )
-from loyalty.notify import outbox
+from loyalty.notify import outbox, rules
 from loyalty.notify.delivery import Deliverer, DeliveryPolicy
 from loyalty.services.bonuses import grant_birthday_bonuses
 from loyalty.services.expiry import expire_points
+from loyalty.services.expiry_reminders import queue_expiry_reminders
 from loyalty.services.receipts import preferred_destination
 from loyalty.services.tiers import TierChange, recompute_tiers
 
@@ -152,6 +153,15 @@ def expiry_work(session: Session, program: LoyaltyProgram, today, now) -> dict[s
     return {"members": result.members, "points": result.points}
 
 
+def expiry_reminder_work(session: Session, program: LoyaltyProgram, today, now) -> dict[str, Any]:
+    zone = rules.merchant_zone(session, program.merchant_id)
+    return {
+        "reminders": queue_expiry_reminders(
+            session, program=program, today=today, zone=zone, now=now
+        )
+    }
+
+
 def birthday_work(session: Session, program: LoyaltyProgram, today, now) -> dict[str, Any]:
     return {"members": grant_birthday_bonuses(session, program=program, today=today, now=now)}
 
@@ -195,6 +205,10 @@ def queue_tier_message(session: Session, change: TierChange, today) -> None:
 
 def points_expiry() -> None:
     daily("points_expiry", expiry_work)
+
+
+def expiry_reminders() -> None:
+    daily("expiry_reminder", expiry_reminder_work)
 
 
 def birthday_bonuses() -> None:

@@ -21,6 +21,8 @@ NOTICES = {
     "link_code": "{program}: your code is {code}.",
     "tier_changed": "{program}: your tier is now {tier}.",
     "birthday_bonus": "{program}: happy birthday! {points} points are on your card.",
+    "expiry_warning": "{program}: {points} of your points expire on {expiry_date}. "
+    "Use them before then.",
 }
 SUBJECTS = {
     "points_changed": "{program}: your points",
@@ -29,6 +31,7 @@ SUBJECTS = {
     "link_code": "{program}: your code",
     "tier_changed": "{program}: your tier",
     "birthday_bonus": "{program}: happy birthday",
+    "expiry_warning": "{program}: your points expire on {expiry_date}",
 }
 
 
