@@ -1,7 +1,8 @@
 """Which merchant a request works for, and the one road every tenant query takes.
 
-A signed-in user belongs to merchants through `Membership` rows; the merchant they are working
-in is kept in the Flask session under `MERCHANT_SESSION_KEY`. Views never filter by
+A signed-in user belongs to merchants through active `Membership` rows (a switched-off one
+opens nothing); the merchant they are working in is kept in the Flask session under
+`MERCHANT_SESSION_KEY`. Views never filter by
 `merchant_id` themselves: they call `tenant_select` or `tenant_get_or_404`, so a forgotten
 filter cannot leak another tenant's row. Another tenant's id gives 404, never 403 and never
 the row (DESIGN.md, "Tenancy").
@@ -49,7 +50,7 @@ def memberships_of(user: User) -> list[Membership]:
         db.session.scalars(
             select(Membership)
             .join(Merchant, Merchant.id == Membership.merchant_id)
-            .where(Membership.user_id == user.id)
+            .where(Membership.user_id == user.id, Membership.active.is_(True))
             .order_by(Merchant.name, Merchant.id)
         )
     )
@@ -77,7 +78,9 @@ def _resolve_membership() -> Membership | None:
     if isinstance(chosen, int):
         membership = db.session.scalars(
             select(Membership).where(
-                Membership.user_id == user.id, Membership.merchant_id == chosen
+                Membership.user_id == user.id,
+                Membership.merchant_id == chosen,
+                Membership.active.is_(True),
             )
         ).one_or_none()
         if membership is not None:
@@ -97,7 +100,9 @@ def choose_merchant(merchant_id: int) -> Membership | None:
         return None
     membership = db.session.scalars(
         select(Membership).where(
-            Membership.user_id == user.id, Membership.merchant_id == merchant_id
+            Membership.user_id == user.id,
+            Membership.merchant_id == merchant_id,
+            Membership.active.is_(True),
         )
     ).one_or_none()
     if membership is not None:

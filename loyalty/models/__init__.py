@@ -31,6 +31,7 @@ from loyalty.models.rewards import (
     Voucher,
     VoucherStatus,
 )
+from loyalty.models.staff_access import PasswordResetToken, StaffInvitation
 from loyalty.models.wallet import AppleRegistration, WalletPass, WalletPlatform
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "OutboxChannel",
     "OutboxMessage",
     "OutboxStatus",
+    "PasswordResetToken",
     "PointLot",
     "Promotion",
     "PromotionRedemption",
@@ -65,6 +67,7 @@ __all__ = [
     "Role",
     "Rounding",
     "Shop",
+    "StaffInvitation",
     "TransactionType",
     "User",
     "Voucher",

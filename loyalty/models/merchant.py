@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from loyalty.db import Base, utcnow
@@ -124,6 +125,8 @@ class Membership(Base):
     role: Mapped[Role] = mapped_column(str_enum(Role))
     # No ON DELETE SET NULL: staff of a deleted shop must not silently become staff of all shops.
     shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id"))
+    # A switched-off membership keeps its history (audit, who served whom) but opens nothing.
+    active: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="memberships", foreign_keys=[user_id])

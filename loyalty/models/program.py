@@ -61,6 +61,8 @@ class LoyaltyProgram(Base):
     terms_version: Mapped[str] = mapped_column(String(20), default="1")
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the owner pressed "Go live" at the end of onboarding; None while still setting up.
+    launched_at: Mapped[datetime | None]
 
     merchant: Mapped[Merchant] = relationship()
     tiers: Mapped[list[LoyaltyTier]] = relationship(

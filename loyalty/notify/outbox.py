@@ -13,7 +13,7 @@ from loyalty.models import OutboxChannel, OutboxMessage
 def enqueue(
     session: Session,
     *,
-    merchant_id: int,
+    merchant_id: int | None,
     channel: OutboxChannel,
     template: str,
     address: str,
@@ -21,7 +21,10 @@ def enqueue(
     member_id: int | None = None,
     dedupe_key: str | None = None,
 ) -> OutboxMessage:
-    """Queue once: a second call with the same dedupe key returns the first message."""
+    """Queue once: a second call with the same dedupe key returns the first message.
+
+    `merchant_id` None is platform mail that belongs to no business (a password reset).
+    """
     if dedupe_key is not None:
         existing = session.scalars(
             select(OutboxMessage).where(

@@ -38,6 +38,8 @@ CHANNEL_KINDS = {
 
 TRANSACTIONAL = frozenset(
     {"link_code", "sign_in_link", "welcome", "receipt", "points_changed", "voucher_used"}
+    # Mail to the business's own people, asked for a moment ago.
+    | {"staff_invitation", "password_reset"}
 )
 
 

@@ -127,7 +127,10 @@ def create_shop(
     address = _bounded(address, limit=300, what="An address", field="address")
     # Lock the merchant row so two managers adding shops at once cannot pass the limit together.
     session.execute(select(Merchant.id).where(Merchant.id == merchant.id).with_for_update())
-    count = session.scalar(select(func.count(Shop.id)).where(Shop.merchant_id == merchant.id))
+    # Closed shops keep their history but not their place in the offering's limit.
+    count = session.scalar(
+        select(func.count(Shop.id)).where(Shop.merchant_id == merchant.id, Shop.active.is_(True))
+    )
     offerings.require_shop_capacity(merchant, count or 0)
     shop = Shop(
         merchant_id=merchant.id,

@@ -20,6 +20,8 @@ from loyalty.models import OutboxMessage
 SUBJECTS = {
     "welcome": "Welcome to {program}: your card {card}",
     "sign_in_link": "Your link to your {program} card",
+    "staff_invitation": "{program}: you are invited to join the team",
+    "password_reset": "Reset your {program} password",
 }
 
 

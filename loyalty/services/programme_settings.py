@@ -1,0 +1,196 @@
+"""The programme's own settings: how points are earned, rounded and expire, bonuses, look.
+
+Owners only: these change what every customer earns. The logo is re-encoded as a PNG by
+Pillow before it is stored, so whatever was uploaded, only a plain image reaches the disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TypeVar
+
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy.orm import Session
+
+from loyalty.db import utcnow
+from loyalty.errors import InvalidInput
+from loyalty.models import ExpiryPolicy, LoyaltyProgram, Role, Rounding
+from loyalty.services import audit
+from loyalty.services.actors import Actor
+from loyalty.services.merchants import _bounded
+
+# Currencies a European retailer is likely to show; the code is what pages and passes print.
+CURRENCIES = {
+    "EUR": "Euro (€)",
+    "CHF": "Swiss franc (CHF)",
+    "GBP": "Pound sterling (£)",
+    "USD": "US dollar ($)",
+    "DKK": "Danish krone (kr)",
+    "SEK": "Swedish krona (kr)",
+    "NOK": "Norwegian krone (kr)",
+    "PLN": "Polish złoty (zł)",
+    "CZK": "Czech koruna (Kč)",
+}
+MAX_RATE = Decimal("1000")
+MAX_BONUS = 1_000_000
+MAX_LOGO_BYTES = 2 * 1024 * 1024
+MAX_LOGO_SIDE = 1024
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+E = TypeVar("E", ExpiryPolicy, Rounding)
+
+
+@dataclass(frozen=True)
+class ProgrammeSettings:
+    name: str
+    points_per_euro: Decimal | str
+    rounding: Rounding | str
+    expiry_policy: ExpiryPolicy | str
+    expiry_days: int | None
+    expiry_inactivity_months: int | None
+    signup_bonus: int
+    birthday_bonus: int
+    currency: str
+    primary_color: str
+    secondary_color: str
+
+
+def _rate(value: Decimal | str) -> Decimal:
+    try:
+        rate = Decimal(str(value).strip().replace(",", "."))
+    except InvalidOperation:
+        raise InvalidInput(
+            f"'{value}' is not a number. Write the points per euro like 1 or 2.5.",
+            field="points_per_euro",
+        ) from None
+    if not rate.is_finite() or rate < 0 or rate > MAX_RATE:
+        raise InvalidInput(
+            f"Points per euro must be between 0 and {MAX_RATE}.", field="points_per_euro"
+        )
+    if rate != rate.quantize(Decimal("0.0001")):
+        raise InvalidInput("Points per euro can have at most 4 decimals.", field="points_per_euro")
+    return rate
+
+
+def _bonus(value: int, field: str, what: str) -> int:
+    if value is None or not 0 <= int(value) <= MAX_BONUS:
+        raise InvalidInput(f"The {what} must be between 0 and {MAX_BONUS:,} points.", field=field)
+    return int(value)
+
+
+def _colour(value: str, field: str) -> str:
+    value = (value or "").strip()
+    if not _COLOUR.fullmatch(value):
+        raise InvalidInput(f"'{value}' is not a colour: use #rrggbb, like #7a4b2a.", field=field)
+    return value.lower()
+
+
+def _enum(cls: type[E], value: object, field: str, what: str) -> E:
+    try:
+        return cls(value)
+    except ValueError:
+        raise InvalidInput(f"Choose one of the {what} offered.", field=field) from None
+
+
+def update(
+    session: Session, *, program: LoyaltyProgram, actor: Actor, settings: ProgrammeSettings
+) -> LoyaltyProgram:
+    """Check every field, then apply them together: bad input changes nothing."""
+    actor.require_role(Role.OWNER, "change the programme settings")
+    name = _bounded(settings.name, limit=120, what="A programme name", field="name")
+    if not name:
+        raise InvalidInput("Give the programme a name customers will recognise.", field="name")
+    policy = _enum(ExpiryPolicy, settings.expiry_policy, "expiry_policy", "expiry policies")
+    days = months = None
+    if policy == ExpiryPolicy.AFTER_DAYS:
+        days = settings.expiry_days
+        if days is None or not 1 <= days <= 3650:
+            raise InvalidInput(
+                "Say after how many days points expire (1 to 3650).", field="expiry_days"
+            )
+    elif policy == ExpiryPolicy.INACTIVITY:
+        months = settings.expiry_inactivity_months
+        if months is None or not 1 <= months <= 120:
+            raise InvalidInput(
+                "Say after how many months without a visit points expire (1 to 120).",
+                field="expiry_inactivity_months",
+            )
+    currency = (settings.currency or "").strip().upper()
+    if currency not in CURRENCIES:
+        raise InvalidInput("Choose one of the currencies offered.", field="currency")
+    values = {
+        "name": name,
+        "points_per_euro": _rate(settings.points_per_euro),
+        "rounding": _enum(Rounding, settings.rounding, "rounding", "rounding rules"),
+        "expiry_policy": policy,
+        "expiry_days": days,
+        "expiry_inactivity_months": months,
+        "signup_bonus": _bonus(settings.signup_bonus, "signup_bonus", "sign-up bonus"),
+        "birthday_bonus": _bonus(settings.birthday_bonus, "birthday_bonus", "birthday bonus"),
+        "currency": currency,
+        "primary_color": _colour(settings.primary_color, "primary_color"),
+        "secondary_color": _colour(settings.secondary_color, "secondary_color"),
+    }
+    changed = {
+        key: str(value) for key, value in values.items() if str(getattr(program, key)) != str(value)
+    }
+    for key, value in values.items():
+        setattr(program, key, value)
+    onboarding = dict((program.settings or {}).get("onboarding") or {})
+    onboarding.setdefault("programme_configured_at", utcnow().isoformat())
+    program.settings = {**(program.settings or {}), "onboarding": onboarding}
+    session.flush()
+    if changed:
+        audit.record(
+            session,
+            merchant_id=program.merchant_id,
+            actor=actor,
+            action="programme.settings_changed",
+            target_type="programme",
+            target_id=program.id,
+            changed=changed,
+        )
+    return program
+
+
+def store_logo(
+    session: Session, *, program: LoyaltyProgram, actor: Actor, data: bytes, directory: Path
+) -> LoyaltyProgram:
+    """Keep an uploaded logo as a PNG (at most 1024 px a side) and point the programme at it."""
+    actor.require_role(Role.OWNER, "change the programme logo")
+    if not data:
+        raise InvalidInput("Choose an image file for the logo.", field="logo")
+    if len(data) > MAX_LOGO_BYTES:
+        raise InvalidInput("The logo file is larger than 2 MB. Use a smaller image.", field="logo")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > 40_000_000:  # a decompression bomb, not a logo
+                raise InvalidInput("The logo image is far too large.", field="logo")
+            image.load()
+            logo = image.convert("RGBA")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        raise InvalidInput(
+            "The logo is not an image this system can read. Upload a PNG or JPEG.", field="logo"
+        ) from None
+    logo.thumbnail((MAX_LOGO_SIDE, MAX_LOGO_SIDE))
+    out = io.BytesIO()
+    logo.save(out, format="PNG")
+    png = out.getvalue()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"logo-{program.merchant_id}-{hashlib.sha256(png).hexdigest()[:16]}.png"
+    path.write_bytes(png)
+    program.logo_path = str(path)
+    session.flush()
+    audit.record(
+        session,
+        merchant_id=program.merchant_id,
+        actor=actor,
+        action="programme.logo_changed",
+        target_type="programme",
+        target_id=program.id,
+    )
+    return program
