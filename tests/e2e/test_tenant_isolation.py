@@ -17,7 +17,16 @@ from flask import Flask
 from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
 
-from loyalty.models import LoyaltyMember, LoyaltyTier, LoyaltyTransaction, Reward, Role, Shop
+from loyalty.models import (
+    LoyaltyMember,
+    LoyaltyTier,
+    LoyaltyTransaction,
+    Promotion,
+    PromotionType,
+    Reward,
+    Role,
+    Shop,
+)
 from tests import factories
 from web.tenancy import MAX_ID
 
@@ -37,6 +46,20 @@ def _purchase(session: Session, tenant: factories.Tenant) -> LoyaltyTransaction:
     return session.get(LoyaltyTransaction, result.transaction_id)
 
 
+def _promotion(session: Session, tenant: factories.Tenant) -> Promotion:
+    promotion = Promotion(
+        merchant_id=tenant.merchant.id,
+        program_id=tenant.program.id,
+        name="Double points",
+        type=PromotionType.POINTS_MULTIPLIER,
+        value=2,
+        conditions={},
+    )
+    session.add(promotion)
+    session.flush()
+    return promotion
+
+
 @dataclass(frozen=True)
 class Kind:
     """What an id argument names, and how to make one such object in a given tenant."""
@@ -51,6 +74,7 @@ ID_ARGUMENTS: dict[str, Kind] = {
     "reward_id": Kind(Reward, lambda s, t: factories.make_reward(s, t)),
     "tier_id": Kind(LoyaltyTier, lambda s, t: factories.make_tier(s, t, name="Gold", min_points=1)),
     "transaction_id": Kind(LoyaltyTransaction, lambda s, t: _purchase(s, t)),
+    "promotion_id": Kind(Promotion, _promotion),
 }
 
 # Blueprints whose id routes are deliberately not scoped to one merchant, and why.

@@ -83,5 +83,6 @@ def shop(shop_id: int) -> str:
     return render_template("backoffice/shop.html", shop=shop, staff=staff)
 
 
+import web.backoffice.promotions  # noqa: E402  (promotions: list, create, edit, end)
 import web.backoffice.simulator  # noqa: E402, F401  (registers the chat simulator routes)
 from web.backoffice import poster  # noqa: E402, F401  (registers the counter poster route)
