@@ -380,6 +380,10 @@ class _Turn:
         zone = ZoneInfo(self.merchant.timezone if self.merchant else "UTC")
         return moment.astimezone(zone).strftime("%d.%m.%Y")
 
+    def _euros(self, cents: int) -> str:
+        amount = f"{cents / 100:.2f}"
+        return amount if self.language == "en" else amount.replace(".", ",")
+
     def _needs_member(self) -> list[Reply] | None:
         if self.program is None:
             return [Reply(self.t("help_no_programme"))]
@@ -578,6 +582,8 @@ class _Turn:
         assert self.member is not None
         member = self.member
         parts = [self.t("balance", program=self.program.name, points=member.points_balance)]
+        if self.program.carry_over_spend and member.spend_carry_cents:
+            parts.append(self.t("carry", amount=self._euros(member.spend_carry_cents)))
         if offerings.has(self.program.merchant, Feature.TIERS) and self.program.tiers:
             if member.tier is not None:
                 parts.append(self.t("tier", tier=member.tier.name))

@@ -110,6 +110,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "fr": "{program} : {points} points.",
         "de": "{program}: {points} Punkte.",
     },
+    "carry": {
+        "en": "€{amount} already counts towards your next point.",
+        "fr": "{amount} € comptent déjà pour votre prochain point.",
+        "de": "{amount} € zählen schon für Ihren nächsten Punkt.",
+    },
     "tier": {"en": "Tier: {tier}.", "fr": "Niveau : {tier}.", "de": "Stufe: {tier}."},
     "next_tier": {
         "en": "{points} more for {tier}.",

@@ -42,6 +42,9 @@ class LoyaltyTransaction(Base):
     points: Mapped[int]  # signed: credits positive, debits negative
     balance_after: Mapped[int]
     amount_cents: Mapped[int | None]
+    # With carry-over: the member's unconverted spend before and after this purchase.
+    carry_in_cents: Mapped[int | None]
+    carry_out_cents: Mapped[int | None]
     shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="SET NULL"))
     reference_type: Mapped[str | None] = mapped_column(String(40))
     reference_id: Mapped[str | None] = mapped_column(String(64))

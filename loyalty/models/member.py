@@ -96,6 +96,7 @@ class LoyaltyMember(Base):
         UniqueConstraint("program_id", "enrollment_key"),
         CheckConstraint("points_balance >= 0", name="balance_not_negative"),
         CheckConstraint("lifetime_points >= 0", name="lifetime_not_negative"),
+        CheckConstraint("spend_carry_cents >= 0", name="carry_not_negative"),
         Index("ix_loyalty_members_merchant_enrolled", "merchant_id", "enrolled_at"),
         Index("ix_loyalty_members_program_activity", "program_id", "last_activity_at"),
         Index("ix_loyalty_members_program_updated", "program_id", "updated_at"),
@@ -112,6 +113,9 @@ class LoyaltyMember(Base):
     qr_secret: Mapped[str] = mapped_column(String(32))
     points_balance: Mapped[int] = mapped_column(default=0)
     lifetime_points: Mapped[int] = mapped_column(default=0)
+    # Spend not yet turned into a point when the programme carries remainders over (in cents
+    # at the base rate): €2 of a €32 purchase at "1 point per €5" counts on the next visit.
+    spend_carry_cents: Mapped[int] = mapped_column(default=0, server_default="0")
     tier_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_tiers.id", ondelete="SET NULL"))
     status: Mapped[MemberStatus] = mapped_column(
         str_enum(MemberStatus), default=MemberStatus.ACTIVE

@@ -7,7 +7,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from loyalty.db import Base, utcnow
@@ -45,6 +54,8 @@ class LoyaltyProgram(Base):
     join_code: Mapped[str] = mapped_column(String(20), unique=True)
     points_per_euro: Mapped[Decimal] = mapped_column(Numeric(10, 4), default=Decimal("1"))
     rounding: Mapped[Rounding] = mapped_column(str_enum(Rounding), default=Rounding.FLOOR)
+    # Keep the part of a purchase below the next point for the member's next visit.
+    carry_over_spend: Mapped[bool] = mapped_column(default=False, server_default=false())
     expiry_policy: Mapped[ExpiryPolicy] = mapped_column(
         str_enum(ExpiryPolicy), default=ExpiryPolicy.NONE
     )

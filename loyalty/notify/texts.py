@@ -15,9 +15,9 @@ from loyalty.models import OutboxMessage
 from loyalty.notify import templates
 
 NOTICES = {
-    "points_changed": "{program}: {points:+d} points{at_shop}. Balance: {balance} points.",
+    "points_changed": "{program}: {points:+d} points{at_shop}. Balance: {balance} points.{carry}",
     "voucher_used": "{program}: voucher {code} was used{at_shop}.",
-    "receipt": "{program} receipt{at_shop}: {points:+d} points. Balance: {balance} points.",
+    "receipt": "{program} receipt{at_shop}: {points:+d} points. Balance: {balance} points.{carry}",
     "link_code": "{program}: your code is {code}.",
     "tier_changed": "{program}: your tier is now {tier}.",
     "birthday_bonus": "{program}: happy birthday! {points} points are on your card.",
@@ -43,6 +43,10 @@ class _Blank(dict):
 def _fields(payload: dict[str, Any]) -> _Blank:
     fields = _Blank(payload)
     fields["at_shop"] = f" at {payload['shop']}" if payload.get("shop") else ""
+    carry = payload.get("carry_cents")
+    fields["carry"] = (
+        f" €{carry / 100:.2f} towards your next point." if isinstance(carry, int) and carry else ""
+    )
     for number in ("points", "balance"):
         try:
             fields[number] = int(payload.get(number) or 0)

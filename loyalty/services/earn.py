@@ -21,17 +21,26 @@ from loyalty.db import is_postgres, utcnow
 from loyalty.errors import NotFound
 from loyalty.models import (
     LoyaltyMember,
+    LoyaltyProgram,
     LoyaltyTransaction,
     Promotion,
     PromotionRedemption,
     PromotionType,
+    Rounding,
     Shop,
     TransactionType,
 )
 from loyalty.offerings import PLANS, Feature
 from loyalty.services import ledger, promotions, tiers
 from loyalty.services.actors import SYSTEM, Actor
-from loyalty.services.points import BasketLine, purchase_points, validate_amount, validate_basket
+from loyalty.services.points import (
+    BasketLine,
+    carry_after,
+    purchase_points,
+    validate_amount,
+    validate_basket,
+    weighted_spend,
+)
 from loyalty.services.promotions import Offer, Purchase
 
 
@@ -44,6 +53,9 @@ class EarnQuote:
     base_points: int
     offer: Offer
     points_by_promotion: dict[int, int]
+    # Spend carried in from earlier visits and left over after this one (None: no carry-over).
+    carry_in_cents: int | None = None
+    carry_out_cents: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,7 @@ class EarnResult:
     free_items: tuple[str, ...] = ()
     new_tier: str | None = None
     replayed: bool = False
+    carry_cents: int | None = None  # spend counting towards the next point, with carry-over
 
 
 def _tier_multiplier(member: LoyaltyMember) -> Decimal:
@@ -65,8 +78,14 @@ def _tier_multiplier(member: LoyaltyMember) -> Decimal:
     return Decimal(member.tier.earn_multiplier)
 
 
+def carries_over(program: LoyaltyProgram) -> bool:
+    # Only rounding down leaves a remainder behind; rounding up or half-up already gives it.
+    return program.carry_over_spend and Rounding(program.rounding) == Rounding.FLOOR
+
+
 def _price(member: LoyaltyMember, purchase: Purchase, offer: Offer) -> EarnQuote:
     program = member.program
+    carry_in = member.spend_carry_cents if carries_over(program) else None
     common = {
         "amount_cents": purchase.amount_cents,
         "rate": program.points_per_euro,
@@ -75,6 +94,7 @@ def _price(member: LoyaltyMember, purchase: Purchase, offer: Offer) -> EarnQuote
         "lines": purchase.lines,
         "category_multipliers": program.category_multipliers,
         "discount_cents": offer.discount_cents,
+        "carry_cents": carry_in or 0,
     }
     base = purchase_points(**common)
     multiplied = purchase_points(**common, promotion_multiplier=offer.multiplier)
@@ -84,12 +104,23 @@ def _price(member: LoyaltyMember, purchase: Purchase, offer: Offer) -> EarnQuote
             by_promotion[applied.promotion_id] = multiplied - base
         elif applied.bonus_points:
             by_promotion[applied.promotion_id] = applied.bonus_points
+    carry_out = None
+    if carry_in is not None:
+        spend = carry_in + weighted_spend(
+            amount_cents=purchase.amount_cents,
+            lines=purchase.lines,
+            category_multipliers=program.category_multipliers,
+            discount_cents=offer.discount_cents,
+        )
+        carry_out = carry_after(spend=spend, rate=program.points_per_euro)
     return EarnQuote(
         amount_cents=purchase.amount_cents,
         points=multiplied + offer.bonus_points,
         base_points=base,
         offer=offer,
         points_by_promotion=by_promotion,
+        carry_in_cents=carry_in,
+        carry_out_cents=carry_out,
     )
 
 
@@ -187,6 +218,7 @@ def _replayed(session: Session, transaction: LoyaltyTransaction) -> EarnResult:
         promotions=tuple(promotion.name for promotion, _ in applied),
         free_items=tuple(p.name for p, _ in applied if p.type == PromotionType.FREE_ITEM),
         replayed=True,
+        carry_cents=transaction.carry_out_cents,
     )
 
 
@@ -228,7 +260,11 @@ def _earn_step_by_step(
         description=details["description"],
         reference_type=details["reference_type"],
         reference_id=details["reference_id"],
+        carry_in_cents=quote.carry_in_cents,
+        carry_out_cents=quote.carry_out_cents,
     )
+    if quote.carry_out_cents is not None:
+        member.spend_carry_cents = quote.carry_out_cents
     promotions.record_redemptions(
         session,
         offer=claimed,
@@ -247,6 +283,7 @@ def _earn_step_by_step(
         promotions=tuple(a.name for a in claimed.applied),
         free_items=claimed.free_items,
         new_tier=new_tier.name if new_tier else None,
+        carry_cents=quote.carry_out_cents,
     )
 
 
@@ -271,7 +308,7 @@ WITH locked AS (
     JOIN loyalty_programs p ON p.id = m.program_id
     JOIN merchants mer ON mer.id = m.merchant_id
     LEFT JOIN loyalty_tiers t ON t.id = m.tier_id
-    WHERE m.id = :member_id AND m.status = 'active'
+    WHERE m.id = :member_id AND m.status = 'active' AND NOT p.carry_over_spend
       AND NOT EXISTS (
           SELECT 1 FROM promotions pr
           WHERE pr.program_id = m.program_id AND pr.active
@@ -355,7 +392,9 @@ def _earn_in_one_statement(
     params = {"member_id": member.id, "amount": amount, "key": key, "now": now, **details}
     row = _Row(*driver.execute(_EARN_PSYCOPG, params).fetchone())
     if not row.eligible:
-        return None  # a promotion is running or the member is not active: let the rules speak
+        # A promotion is running, the programme carries spend over or the member is not
+        # active: let the general path apply the rules.
+        return None
     if row.transaction_id is None:
         # The insert met the unique (programme, key): this is a replay of a committed earn.
         replay = ledger.find_replay(session, program_id=member.program_id, idempotency_key=key)

@@ -149,6 +149,8 @@ def credit(
     reference_type: str | None = None,
     reference_id: str | None = None,
     reverses_id: int | None = None,
+    carry_in_cents: int | None = None,
+    carry_out_cents: int | None = None,
 ) -> LoyaltyTransaction:
     """Add points to a locked member: one ledger row, one lot, the cached balance."""
     if points < 0:
@@ -169,6 +171,8 @@ def credit(
         reference_type=reference_type,
         reference_id=reference_id,
         reverses_id=reverses_id,
+        carry_in_cents=carry_in_cents,
+        carry_out_cents=carry_out_cents,
     )
     if points:
         session.add(

@@ -54,18 +54,14 @@ def apply_rounding(value: Decimal, rounding: Rounding) -> int:
     return int(value.to_integral_value(rounding=_ROUNDING_MODES[Rounding(rounding)]))
 
 
-def purchase_points(
+def weighted_spend(
     *,
     amount_cents: int,
-    rate: Decimal,
-    rounding: Rounding,
-    tier_multiplier: Decimal = Decimal(1),
     lines: Sequence[BasketLine] = (),
     category_multipliers: Mapping[str, str] | None = None,
-    promotion_multiplier: Decimal = Decimal(1),
     discount_cents: int = 0,
-) -> int:
-    """Points for a purchase, rounded once at the end so that no fraction is lost twice.
+) -> Decimal:
+    """The spend that earns at the base rate, in cents.
 
     Lines carry a category multiplier; the part of the amount not covered by lines counts at 1.
     A discount lowers what the customer pays, and points follow what is paid.
@@ -77,5 +73,41 @@ def purchase_points(
         weighted += line.amount_cents * Decimal(multipliers.get(line.category or "", "1"))
     if discount_cents:
         weighted = weighted * Decimal(amount_cents - discount_cents) / Decimal(amount_cents)
+    return weighted
+
+
+def purchase_points(
+    *,
+    amount_cents: int,
+    rate: Decimal,
+    rounding: Rounding,
+    tier_multiplier: Decimal = Decimal(1),
+    lines: Sequence[BasketLine] = (),
+    category_multipliers: Mapping[str, str] | None = None,
+    promotion_multiplier: Decimal = Decimal(1),
+    discount_cents: int = 0,
+    carry_cents: int = 0,
+) -> int:
+    """Points for a purchase (plus spend carried from earlier visits), rounded once at the end."""
+    weighted = carry_cents + weighted_spend(
+        amount_cents=amount_cents,
+        lines=lines,
+        category_multipliers=category_multipliers,
+        discount_cents=discount_cents,
+    )
     raw = weighted * Decimal(rate) * Decimal(tier_multiplier) * promotion_multiplier / 100
     return apply_rounding(raw, rounding)
+
+
+def carry_after(*, spend: Decimal, rate: Decimal) -> int:
+    """Cents of `spend` (base-rate cents, carry included) not yet worth a whole base point.
+
+    At "1 point per €5" (rate 0.2) €32 earns 6 points and leaves €2: 200. The carry is kept in
+    base-rate cents so that tier and promotion multipliers apply to it on the visit it counts.
+    """
+    rate = Decimal(rate)
+    if rate <= 0:
+        return 0
+    base_points = (spend * rate / 100).to_integral_value(rounding=ROUND_FLOOR)
+    used = (base_points * 100 / rate).to_integral_value(rounding=ROUND_CEILING)
+    return max(0, int(spend - used))

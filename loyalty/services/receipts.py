@@ -106,6 +106,7 @@ def notify_points_changed(
         "points": transaction.points,
         "balance": transaction.balance_after,
         "amount_cents": transaction.amount_cents,
+        "carry_cents": transaction.carry_out_cents,
         "description": transaction.description,
         "transaction_id": transaction.id,
     }
@@ -158,6 +159,7 @@ def send_receipt(
         "points": transaction.points,
         "balance": transaction.balance_after,
         "amount_cents": transaction.amount_cents,
+        "carry_cents": transaction.carry_out_cents,
         "description": transaction.description,
         "transaction_id": transaction.id,
         "at": transaction.created_at.isoformat(),

@@ -137,9 +137,21 @@ def undo_last(
             reason="Undone at the till",
             now=now,
         )
+        _restore_carry(session, last)
     else:
         reversal = _undo_redemption(session, last, key=key, actor=actor, shop=shop, now=now)
     return UndoResult(reversal=reversal, undone=last)
+
+
+def _restore_carry(session: Session, purchase: LoyaltyTransaction) -> None:
+    """An undone purchase never happened: the spend it carried over goes back to what it was,
+    unless a later purchase has moved the carry on (then the carry stays as it is)."""
+    if purchase.carry_out_cents is None:
+        return
+    member = ledger.lock_member(session, purchase.member_id)
+    if member.spend_carry_cents == purchase.carry_out_cents:
+        member.spend_carry_cents = purchase.carry_in_cents or 0
+        session.flush()
 
 
 def _undo_redemption(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from flask import Flask
@@ -292,3 +293,13 @@ def test_sign_out_forgets_the_card_on_this_device(app, client, session, tenant, 
     sign_in(app, client, session, ann)
     client.post(f"/p/{tenant.program.slug}/sign-out")
     assert "Send me a link" in text(client.get(f"/p/{tenant.program.slug}"))
+
+
+def test_the_card_shows_spend_already_counting_towards_the_next_point(app, client, session, tenant):
+    tenant.program.points_per_euro = Decimal("0.2")
+    tenant.program.carry_over_spend = True
+    member = join(session, tenant, "carl@example.com", 3_250)
+    sign_in(app, client, session, member)
+    page = text(client.get(f"/p/{tenant.program.slug}"))
+    assert "6 pts" in page
+    assert "€2.50 of spending already counts towards your next point" in page

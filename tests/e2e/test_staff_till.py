@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 import qrcode
@@ -448,3 +449,17 @@ def test_the_till_pages_render_for_staff(client, session, tenant, member, cashie
     page = client.get(f"/staff/members/{member.id}").get_data(as_text=True)
     assert "Free coffee" in page
     assert 'data-testid="balance">300 <' in page
+
+
+def test_receipt_and_member_panel_show_spend_carried_to_the_next_point(
+    client, session, tenant, member, cashier
+):
+    tenant.program.points_per_euro = Decimal("0.2")
+    tenant.program.carry_over_spend = True
+    session.flush()
+    response = post(client, f"/staff/members/{member.id}/earn", earn_form("32.00"), as_json=False)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-testid="points">+6<' in page
+    assert 'data-testid="carry">€2.00<' in page
+    panel = client.get(f"/staff/members/{member.id}").get_data(as_text=True)
+    assert "€2.00 towards the next point" in panel

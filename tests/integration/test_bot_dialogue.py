@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -23,6 +24,7 @@ from loyalty.models import (
 )
 from loyalty.services import ledger, vouchers
 from loyalty.services.actors import SYSTEM
+from loyalty.services.earn import earn
 from loyalty.services.enroll import enroll
 from loyalty_bot import dialogue
 from loyalty_bot.dialogue import Incoming, Reply, Settings
@@ -407,3 +409,12 @@ def test_enroll_service_member_is_found_by_sms_sender(session, tenant):
         session, channel=ChannelKind.SMS, address="+352621555444", merchant_id=tenant.merchant.id
     )
     assert f"{member.points_balance} points" in chat.say("solde")
+
+
+def test_balance_tells_how_much_spend_already_counts_towards_the_next_point(session, tenant):
+    tenant.program.points_per_euro = Decimal("0.2")
+    tenant.program.carry_over_spend = True
+    chat = Chat(session)
+    member = join_by_telegram(session, tenant, chat)
+    earn(session, member=member, amount_cents=3250, idempotency_key="carry-1")
+    assert "€2.50 already counts towards your next point" in chat.say("balance")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -15,6 +16,7 @@ from loyalty.models import (
     OutboxChannel,
     OutboxMessage,
 )
+from loyalty.notify import texts
 from loyalty.services import receipts
 from loyalty.services.earn import earn
 
@@ -91,3 +93,15 @@ def test_a_receipt_is_queued_once_however_often_it_is_tapped(session, tenant, me
     assert len(messages) == 1
     assert messages[0].address == "a@example.com"
     assert messages[0].payload["amount_cents"] == 1200
+
+
+def test_the_change_notice_says_how_much_spend_counts_towards_the_next_point(
+    session, tenant, member
+):
+    tenant.program.points_per_euro = Decimal("0.2")
+    tenant.program.carry_over_spend = True
+    _channel(session, member, ChannelKind.TELEGRAM, "4242")
+    notice = receipts.notify_points_changed(
+        session, member=member, transaction=_purchase(session, member, tenant), shop=tenant.shop
+    )
+    assert texts.short_text(notice).endswith("Balance: 2 points. €2.00 towards your next point.")
