@@ -101,6 +101,8 @@ def record_status(session: Session, form: Mapping[str, str]) -> OutboxMessage | 
     if message is None:
         log.info("status %s for unknown message %s", status, sid)
         return None
+    # Kept for the campaign results ("delivered", "undelivered", ...), whatever the outcome.
+    message.payload = {**(message.payload or {}), "delivery_status": status[:20]}
     if status in DELIVERED:
         message.status = OutboxStatus.SENT
         message.sent_at = message.sent_at or utcnow()

@@ -2,6 +2,14 @@
 
 from loyalty.models.access import MemberAccessToken as MemberAccessToken  # re-exported
 from loyalty.models.audit import AuditLog
+from loyalty.models.campaigns import (
+    AutomationKey,
+    AutomationSetting,
+    Campaign,
+    CampaignSchedule,
+    CampaignStatus,
+    Segment,
+)
 from loyalty.models.conversation import Conversation
 from loyalty.models.jobs import JobOutcome, JobRun
 from loyalty.models.ledger import LoyaltyTransaction, PointLot, TransactionType
@@ -38,6 +46,11 @@ __all__ = [
     "CUSTOM_REWARD_TYPES",
     "AppleRegistration",
     "AuditLog",
+    "AutomationKey",
+    "AutomationSetting",
+    "Campaign",
+    "CampaignSchedule",
+    "CampaignStatus",
     "ChannelIdentity",
     "ChannelKind",
     "Conversation",
@@ -66,6 +79,7 @@ __all__ = [
     "RewardType",
     "Role",
     "Rounding",
+    "Segment",
     "Shop",
     "StaffInvitation",
     "TransactionType",

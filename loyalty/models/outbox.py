@@ -37,6 +37,10 @@ class OutboxMessage(Base):
         UniqueConstraint("merchant_id", "dedupe_key"),
         Index("ix_outbox_messages_due", "status", "next_attempt_at"),
         Index("ix_outbox_messages_merchant_created", "merchant_id", "created_at"),
+        # A campaign's progress bar counts its rows by status.
+        Index("ix_outbox_messages_campaign_status", "campaign_id", "status"),
+        # The frequency cap looks for a member's recent campaign messages.
+        Index("ix_outbox_messages_member_created", "member_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -48,7 +52,7 @@ class OutboxMessage(Base):
     member_id: Mapped[int | None] = mapped_column(
         ForeignKey("loyalty_members.id", ondelete="CASCADE")
     )
-    campaign_id: Mapped[int | None]  # the campaigns table arrives with the campaigns issue
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     channel: Mapped[OutboxChannel] = mapped_column(str_enum(OutboxChannel))
     template: Mapped[str] = mapped_column(String(60))  # "welcome", "receipt", ...
     address: Mapped[str] = mapped_column(String(254), default="")

@@ -195,6 +195,16 @@ class Deliverer:
             message.last_error = "quiet hours: held until the morning"
             session.commit()
             return message.status
+        if message.campaign_id is not None:
+            # Imported here: the campaign service depends on notify, not the other way round.
+            from loyalty.services.campaigns import prepare_message
+
+            prepared = prepare_message(session, message, now)
+            if not prepared.send:
+                session.commit()
+                return message.status
+            if prepared.wrote_ledger:
+                session.commit()  # bonus and voucher are kept; no member row locked while sending
         bucket = self.limits.get(message.channel)
         if bucket is not None:
             bucket.take()

@@ -40,6 +40,8 @@ TRANSACTIONAL = frozenset(
     {"link_code", "sign_in_link", "welcome", "receipt", "points_changed", "voucher_used"}
     # Mail to the business's own people, asked for a moment ago.
     | {"staff_invitation", "password_reset"}
+    # A merchant's test send of a campaign to themselves.
+    | {"campaign_test"}
 )
 
 

@@ -71,7 +71,10 @@ def email_message(message: OutboxMessage, *, sender: str) -> EmailMessage:
     if templates.has_template(message.template):
         return templates.build_email(message, sender=sender)
     payload = message.payload or {}
-    subject = SUBJECTS.get(message.template, "{program}").format_map(_fields(payload))
+    if payload.get("subject"):  # written for this message (a campaign): sent as it is
+        subject = str(payload["subject"])
+    else:
+        subject = SUBJECTS.get(message.template, "{program}").format_map(_fields(payload))
     email = EmailMessage()
     email["Subject"] = subject.strip(": ") or "Your loyalty card"
     email["From"] = sender
