@@ -1,7 +1,7 @@
 """segments, campaigns, automation settings
 
 Revision ID: c45b007de4f4
-Revises: fd23e8b1c68a
+Revises: c3a9e1f0b2d7
 Create Date: 2026-11-25 19:00:07.820684
 
 """
@@ -13,7 +13,7 @@ import loyalty.db
 
 # revision identifiers, used by Alembic.
 revision = 'c45b007de4f4'
-down_revision = 'fd23e8b1c68a'
+down_revision = 'c3a9e1f0b2d7'
 branch_labels = None
 depends_on = None
 
