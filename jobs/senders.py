@@ -11,12 +11,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import requests
 from sqlalchemy.orm import Session
 
 from loyalty.models import OutboxChannel, OutboxMessage, OutboxStatus
 from loyalty.notify import texts
 from loyalty.notify.delivery import Outcome, Sender, TokenBucket
 from loyalty.notify.senders import EmailSender, LocalLogSender, SmtpSettings
+from loyalty.notify.webhooks import WebhookSender, WebhookSettings
 
 # Twilio error codes that mean the number refuses or cannot get SMS: never retry.
 TWILIO_OPTED_OUT = {21610}
@@ -153,8 +155,8 @@ class Senders:
             if token
             else LocalLogSender(OutboxChannel.TELEGRAM)
         )
-        # No webhook endpoints exist yet (Enterprise API issue): such rows go to the local log.
-        self.fixed[OutboxChannel.WEBHOOK] = LocalLogSender(OutboxChannel.WEBHOOK)
+        # One HTTP connection pool for webhooks, kept between runs like the other clients.
+        self.webhook_http = requests.Session()
         self.limits = {
             channel: TokenBucket(rate)
             for channel in OutboxChannel
@@ -170,9 +172,17 @@ class Senders:
         path = self.config.get("GOOGLE_WALLET_SERVICE_ACCOUNT")
         return bool(path) and os.path.exists(path)
 
+    @property
+    def webhook_settings(self) -> WebhookSettings:
+        return WebhookSettings.from_env(self.config.get)
+
     def for_session(self, session: Session) -> dict[OutboxChannel, Sender]:
-        """The wallet senders work on the run's session (APNs drops dead registrations)."""
+        """The wallet senders work on the run's session (APNs drops dead registrations); so does
+        the webhook sender (it logs each attempt and may disable an endpoint)."""
         senders = dict(self.fixed)
+        senders[OutboxChannel.WEBHOOK] = WebhookSender(
+            session, self.webhook_settings, http=self.webhook_http
+        )
         senders[OutboxChannel.APPLE] = LocalLogSender(OutboxChannel.APPLE)
         senders[OutboxChannel.GOOGLE] = LocalLogSender(OutboxChannel.GOOGLE)
         if self.apple_configured or self.google_configured:
@@ -195,7 +205,7 @@ class Senders:
     def describe(self) -> str:
         """One line for the log: which channels send for real and which go to the local log."""
         local = [c for c, s in self.fixed.items() if isinstance(s, LocalLogSender)]
-        real = [c for c in self.fixed if c not in local]
+        real = [c for c in self.fixed if c not in local] + [OutboxChannel.WEBHOOK]
         (real if self.apple_configured else local).append(OutboxChannel.APPLE)
         (real if self.google_configured else local).append(OutboxChannel.GOOGLE)
         missing = {
@@ -204,7 +214,6 @@ class Senders:
             OutboxChannel.TELEGRAM: "TELEGRAM_BOT_TOKEN",
             OutboxChannel.APPLE: "WALLET_CERTIFICATE",
             OutboxChannel.GOOGLE: "GOOGLE_WALLET_SERVICE_ACCOUNT",
-            OutboxChannel.WEBHOOK: "webhook endpoints (not built yet)",
         }
         waiting = "; ".join(f"{c} (waits for {missing[c]})" for c in local)
         return (
@@ -213,6 +222,7 @@ class Senders:
         )
 
     def close(self) -> None:
+        self.webhook_http.close()
         for sender in self.fixed.values():
             close = getattr(sender, "close", None)
             if close:

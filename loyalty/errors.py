@@ -84,6 +84,12 @@ class NothingToReverse(LoyaltyError):
     code = "nothing_to_reverse"
 
 
+class EndpointDisabled(LoyaltyError):
+    """A webhook endpoint is switched off: enable it before sending to it."""
+
+    code = "webhook_endpoint_disabled"
+
+
 class IdempotencyConflict(LoyaltyError):
     """The key was already used for a different operation or different values."""
 

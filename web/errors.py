@@ -38,6 +38,7 @@ STATUS_FOR_DOMAIN_ERROR: dict[type[domain.LoyaltyError], int] = {
     domain.NothingToReverse: 409,
     domain.FeatureNotInOffering: 409,
     domain.LimitReached: 409,
+    domain.EndpointDisabled: 409,
 }
 
 # What a person reads on the page for each status; the domain message, when there is one, wins.

@@ -41,6 +41,7 @@ from loyalty.models.rewards import (
 )
 from loyalty.models.staff_access import PasswordResetToken, StaffInvitation
 from loyalty.models.wallet import AppleRegistration, WalletPass, WalletPlatform
+from loyalty.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "CUSTOM_REWARD_TYPES",
@@ -88,4 +89,6 @@ __all__ = [
     "VoucherStatus",
     "WalletPass",
     "WalletPlatform",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -42,6 +42,8 @@ TRANSACTIONAL = frozenset(
     | {"staff_invitation", "password_reset"}
     # A merchant's test send of a campaign to themselves.
     | {"campaign_test"}
+    # To the owners: their webhook endpoint was switched off.
+    | {"webhook_disabled"}
 )
 
 

@@ -32,6 +32,7 @@ SUBJECTS = {
     "tier_changed": "{program}: your tier",
     "birthday_bonus": "{program}: happy birthday",
     "expiry_warning": "{program}: your points expire on {expiry_date}",
+    "webhook_disabled": "{program}: webhook endpoint disabled",
 }
 
 

@@ -31,7 +31,7 @@ from loyalty.models import (
     TransactionType,
 )
 from loyalty.offerings import PLANS, Feature
-from loyalty.services import ledger, promotions, tiers
+from loyalty.services import events, ledger, promotions, tiers
 from loyalty.services.actors import SYSTEM, Actor
 from loyalty.services.points import (
     BasketLine,
@@ -274,6 +274,20 @@ def _earn_step_by_step(
         points_by_promotion=quote.points_by_promotion,
     )
     new_tier = tiers.upgrade_if_qualified(session, member=member, now=now)
+    events.emit(
+        session,
+        merchant_id=member.merchant_id,
+        type="points.earned",
+        data={
+            "member": events.member_ref(member),
+            "transaction_id": transaction.id,
+            "points": quote.points,
+            "balance": member.points_balance,
+            "amount_cents": amount,
+            "shop_id": details["shop_id"],
+            "reference_id": details["reference_id"],
+        },
+    )
     return EarnResult(
         transaction_id=transaction.id,
         points=quote.points,
@@ -409,6 +423,20 @@ def _earn_in_one_statement(
         locked = ledger.lock_member(session, member.id)  # already ours: refreshes the figures
         tier = tiers.upgrade_if_qualified(session, member=locked, now=now)
         new_tier = tier.name if tier else None
+    events.emit(
+        session,
+        merchant_id=member.merchant_id,
+        type="points.earned",
+        data={
+            "member": events.member_ref(member),
+            "transaction_id": row.transaction_id,
+            "points": row.points,
+            "balance": row.balance_after,
+            "amount_cents": amount,
+            "shop_id": details["shop_id"],
+            "reference_id": details["reference_id"],
+        },
+    )
     return EarnResult(
         transaction_id=row.transaction_id,
         points=row.points,

@@ -29,7 +29,7 @@ from loyalty.models import (
     TransactionType,
 )
 from loyalty.notify import outbox
-from loyalty.services import ledger
+from loyalty.services import events, ledger
 from loyalty.services.actors import SYSTEM, Actor
 
 LANGUAGES = ("en", "fr", "de")
@@ -201,6 +201,17 @@ def enroll(
             "language": language,
         },
         dedupe_key=f"welcome:{member.id}",
+    )
+    events.emit(
+        session,
+        merchant_id=merchant.id,
+        type="member.enrolled",
+        data={
+            "member": events.member_ref(member),
+            "balance": member.points_balance,
+            "source": source,
+            "enrolled_at": events.iso(now),
+        },
     )
     session.flush()
     return member

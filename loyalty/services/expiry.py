@@ -23,6 +23,7 @@ from loyalty.models import (
     PointLot,
     TransactionType,
 )
+from loyalty.services import events
 
 
 @dataclass(frozen=True)
@@ -123,5 +124,6 @@ def expire_points(
     session.execute(
         update(PointLot).where(due).values(remaining=0).execution_options(synchronize_session=False)
     )
+    events.points_expired(session, program=program, key_prefix=key_prefix)
     session.expire_all()
     return ExpiryRun(members=totals[0], points=int(totals[1]))

@@ -20,7 +20,7 @@ from loyalty.models import (
     Voucher,
 )
 from loyalty.offerings import Feature
-from loyalty.services import ledger
+from loyalty.services import events, ledger
 from loyalty.services.actors import SYSTEM, Actor
 
 # No 0/O or 1/I: codes are read aloud and typed at the till.
@@ -126,6 +126,33 @@ def redeem(
     )
     session.add(voucher)
     session.flush()
+    events.emit(
+        session,
+        merchant_id=member.merchant_id,
+        type="points.redeemed",
+        data={
+            "member": events.member_ref(member),
+            "transaction_id": transaction.id,
+            "points": reward.points_cost,
+            "balance": member.points_balance,
+            "reward": {"id": reward.id, "name": reward.name},
+            "voucher_id": voucher.id,
+        },
+    )
+    events.emit(
+        session,
+        merchant_id=member.merchant_id,
+        type="voucher.issued",
+        data={
+            "member": events.member_ref(member),
+            "voucher": {
+                "id": voucher.id,
+                "code": voucher.code,
+                "reward_id": reward.id,
+                "valid_until": events.iso(voucher.valid_until),
+            },
+        },
+    )
     return voucher
 
 

@@ -21,6 +21,7 @@ from loyalty.models import (
     TransactionType,
 )
 from loyalty.offerings import Feature
+from loyalty.services import events
 
 # What counts towards a windowed tier: points earned, bonuses, minus refunds of purchases.
 # Not every REVERSE row is a refund: a voided voucher's points come back as one, and counting
@@ -105,6 +106,7 @@ def recompute_tiers(
             member = session.identity_map.get(key)
             if member is not None:
                 session.expire(member, ["tier_id", "tier"])
+        events.tiers_changed(session, program=program, changes=changes)
     return changes
 
 

@@ -18,7 +18,7 @@ from loyalty.models import (
     Voucher,
     VoucherStatus,
 )
-from loyalty.services import ledger, rewards
+from loyalty.services import events, ledger, rewards
 from loyalty.services.actors import Actor
 
 
@@ -94,6 +94,22 @@ def use_voucher(
         .execution_options(synchronize_session=False)
     )
     session.refresh(voucher)
+    if used.rowcount == 1:  # not for a replay of the same use
+        events.emit(
+            session,
+            merchant_id=merchant.id,
+            type="voucher.used",
+            data=lambda: {
+                "member": events.member_ref(session.get(LoyaltyMember, voucher.member_id)),
+                "voucher": {
+                    "id": voucher.id,
+                    "code": voucher.code,
+                    "reward_id": voucher.reward_id,
+                    "used_at": events.iso(now),
+                    "shop_id": voucher.used_shop_id,
+                },
+            },
+        )
     if used.rowcount == 1 or (voucher.status == VoucherStatus.USED and voucher.used_key == key):
         return voucher
     raise VoucherNotUsable(_why_not_usable(session, voucher, merchant, now))
