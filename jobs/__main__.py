@@ -33,6 +33,7 @@ HEARTBEAT_MINUTES = 10
 # programme and merchant-local day, so each merchant's "night" follows its own time zone.
 SCHEDULE = (
     ("outbox_delivery", tasks.deliver_outbox, {"seconds": 3}),
+    ("campaigns_due", tasks.campaigns_due, {"minutes": 1}),
     ("wallet_pass_refresh", tasks.refresh_wallet_passes, {"minutes": 1}),
     ("voucher_expiry", tasks.expire_vouchers, {"minutes": 5}),
     ("points_expiry", tasks.points_expiry, {"minutes": 15}),

@@ -31,6 +31,7 @@ from loyalty.models import (
 from loyalty.notify import outbox, rules
 from loyalty.notify.delivery import Deliverer, DeliveryPolicy
 from loyalty.services.bonuses import grant_birthday_bonuses
+from loyalty.services.campaigns import run_due
 from loyalty.services.expiry import expire_points
 from loyalty.services.expiry_reminders import queue_expiry_reminders
 from loyalty.services.receipts import preferred_destination
@@ -80,6 +81,16 @@ def deliver_outbox() -> None:
         return {str(status): n for status, n in deliverer.run(session).items()}
 
     run_job(ctx.sessions, "outbox_delivery", work, record_empty=False)
+
+
+def campaigns_due_work(session: Session, now: datetime | None = None) -> dict[str, Any]:
+    return run_due(session, now=now)
+
+
+def campaigns_due() -> None:
+    """Every minute: start scheduled campaigns, re-arm recurring ones, close finished runs."""
+    ctx = context()
+    run_job(ctx.sessions, "campaigns_due", campaigns_due_work, record_empty=False)
 
 
 def refresh_wallet_passes() -> None:

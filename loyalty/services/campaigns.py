@@ -17,10 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from loyalty import offerings
-from loyalty.db import utcnow
+from loyalty.db import is_postgres, utcnow
 from loyalty.errors import InvalidInput, LoyaltyError
 from loyalty.identity import normalize_email, normalize_phone
 from loyalty.models import (
@@ -778,3 +779,82 @@ def send_test(
         address=address,
         payload=payload,
     )
+
+
+# --- the campaigns-due job ------------------------------------------------------------------
+
+
+def _make_run(session: Session, parent: Campaign, occurrence: datetime) -> Campaign | None:
+    """The run of a recurring campaign for one occurrence; None if another worker made it."""
+    zone = segments.merchant_zone(_merchant(session, parent))
+    run = Campaign(
+        merchant_id=parent.merchant_id,
+        name=f"{parent.name} · {occurrence.astimezone(zone):%Y-%m-%d %H:%M}"[:120],
+        segment_id=parent.segment_id,
+        channels=list(parent.channels),
+        templates=dict(parent.templates),
+        subject=parent.subject,
+        bonus_points=parent.bonus_points,
+        reward_id=parent.reward_id,
+        schedule=CampaignSchedule.NOW,
+        frequency_cap_days=parent.frequency_cap_days,
+        parent_id=parent.id,
+        scheduled_for=occurrence,
+        created_by=parent.created_by,
+    )
+    try:
+        with session.begin_nested():
+            session.add(run)
+            session.flush()
+    except IntegrityError:  # unique (parent_id, scheduled_for): already made
+        return None
+    return run
+
+
+def run_due(session: Session, *, now: datetime | None = None, limit: int = 50) -> dict[str, int]:
+    """Start what is due, re-arm recurring campaigns, complete finished runs. Safe to run on
+    several workers at once: due rows are claimed with SKIP LOCKED (PostgreSQL) or under
+    SQLite's write lock, each claim is a conditional UPDATE, and a run is unique per occurrence.
+    """
+    now = now or utcnow()
+    counts = {"started": 0, "runs": 0, "failed": 0, "completed": 0, "queued": 0}
+    due = (
+        select(Campaign.id, Campaign.next_run_at)
+        .where(Campaign.status == CampaignStatus.SCHEDULED, Campaign.next_run_at <= now)
+        .order_by(Campaign.next_run_at, Campaign.id)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        due = due.with_for_update(skip_locked=True)
+    for campaign_id, occurrence in session.execute(due).all():
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        try:
+            with session.begin_nested():
+                if campaign.schedule == CampaignSchedule.RECURRING:
+                    campaign.next_run_at = next_occurrence(session, campaign, now)
+                    run = _make_run(session, campaign, occurrence)
+                    if run is not None:
+                        counts["queued"] += start(session, run, now=now)
+                        counts["runs"] += 1
+                else:
+                    counts["queued"] += start(session, campaign, now=now)
+                    counts["started"] += 1
+        except LoyaltyError as error:
+            # A downgraded offering or a deleted reward: say why on the campaign, keep going.
+            session.expire(campaign)
+            campaign.last_error = f"Not sent on {now:%Y-%m-%d %H:%M} UTC: {error.message}"
+            if campaign.schedule == CampaignSchedule.RECURRING:
+                campaign.next_run_at = next_occurrence(session, campaign, now)
+            else:
+                campaign.status = CampaignStatus.DRAFT
+                campaign.next_run_at = None
+            counts["failed"] += 1
+            session.flush()
+    running = session.scalars(
+        select(Campaign).where(Campaign.status == CampaignStatus.RUNNING).order_by(Campaign.id)
+    ).all()
+    for campaign in running:
+        if finish_if_done(session, campaign, now=now):
+            counts["completed"] += 1
+    return counts

@@ -392,3 +392,72 @@ def test_recurring_campaign_keeps_its_local_time_across_the_clock_change(
     later = campaigns.next_occurrence(session, campaign, first)
     assert first == datetime(2026, 10, 20, 7, 0, tzinfo=UTC)  # 09:00 CEST
     assert later == datetime(2026, 10, 27, 8, 0, tzinfo=UTC)  # 09:00 CET
+
+
+def test_due_job_starts_a_scheduled_campaign_once(session: Session, tenant: Tenant) -> None:
+    reachable(session, tenant)
+    campaign = make_campaign(
+        session, tenant, channels=("sms",), schedule="at", send_at_local=datetime(2026, 6, 1, 18)
+    )
+    campaigns.schedule(session, campaign, now=NOON)
+    assert campaigns.run_due(session, now=NOON + timedelta(hours=5))["started"] == 0
+
+    at_six = datetime(2026, 6, 1, 16, 0, 30, tzinfo=UTC)
+    assert campaigns.run_due(session, now=at_six)["queued"] == 1
+    assert campaigns.run_due(session, now=at_six)["queued"] == 0
+    assert campaign.status == CampaignStatus.RUNNING
+    assert len(rows(session, campaign)) == 1
+
+
+def test_due_job_makes_one_run_per_occurrence_of_a_recurring_campaign(
+    session: Session, tenant: Tenant
+) -> None:
+    member = reachable(session, tenant)
+    weekly = make_campaign(
+        session,
+        tenant,
+        channels=("sms",),
+        schedule="recurring",
+        send_at_local=datetime(2026, 6, 2, 9, 0),
+        repeat_days=7,
+    )
+    campaigns.schedule(session, weekly, now=NOON)
+    first = datetime(2026, 6, 2, 7, 0, 10, tzinfo=UTC)
+
+    campaigns.run_due(session, now=first)
+    campaigns.run_due(session, now=first)  # a second worker's tick: nothing more
+    campaigns.run_due(session, now=first + timedelta(days=7))
+
+    runs = session.scalars(
+        select(Campaign).where(Campaign.parent_id == weekly.id).order_by(Campaign.id)
+    ).all()
+    assert [r.scheduled_for for r in runs] == [
+        datetime(2026, 6, 2, 7, 0, tzinfo=UTC),
+        datetime(2026, 6, 9, 7, 0, tzinfo=UTC),
+    ]
+    assert all(rows(session, r) == {member.id: "sms"} for r in runs)
+    assert weekly.status == CampaignStatus.SCHEDULED
+    assert weekly.next_run_at == datetime(2026, 6, 16, 7, 0, tzinfo=UTC)
+
+
+def test_due_job_completes_a_run_with_nothing_left_and_reports_a_downgrade(
+    session: Session, tenant: Tenant
+) -> None:
+    reachable(session, tenant)
+    done = make_campaign(session, tenant, channels=("sms",))
+    campaigns.start(session, done, now=NOON)
+    deliverer(Sender()).run(session)
+    later = make_campaign(
+        session, tenant, channels=("sms",), schedule="at", send_at_local=datetime(2026, 6, 1, 18)
+    )
+    campaigns.schedule(session, later, now=NOON)
+    tenant.merchant.offering = Offering.BASIC
+    session.flush()
+
+    counts = campaigns.run_due(session, now=NOON + timedelta(days=1))
+
+    assert counts["completed"] == 1
+    assert counts["failed"] == 1
+    assert done.status == CampaignStatus.COMPLETED
+    assert later.status == CampaignStatus.DRAFT
+    assert "not included in the Basic offering" in later.last_error
