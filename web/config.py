@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,9 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, Any]:
         # How many trusted proxies sit in front (the login limit counts per client address).
         "PROXY_FIX_HOPS": int(env.get("PROXY_FIX_HOPS", "0")),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        # Reward pictures and white-label logos (re-encoded PNGs); shared storage when several
+        # web servers run on different machines.
+        "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER") or str(INSTANCE / "uploads"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
     }
 
@@ -85,5 +89,6 @@ def test_config(database_uri: str) -> dict[str, Any]:
         WTF_CSRF_ENABLED=False,
         RATELIMIT_ENABLED=False,
         SQLALCHEMY_ENGINE_OPTIONS={},
+        UPLOAD_FOLDER=tempfile.mkdtemp(prefix="loyalty-test-uploads-"),
     )
     return config

@@ -52,6 +52,8 @@ class Reward(Base):
     stock: Mapped[int | None]  # None: unlimited
     validity_days: Mapped[int] = mapped_column(default=30)
     active: Mapped[bool] = mapped_column(default=True)
+    # The reward's picture, relative to the upload folder (services/images.py); None: no picture.
+    image_file: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session, joinedload
@@ -35,6 +34,7 @@ from loyalty.models import (
 from loyalty.offerings import Feature
 from loyalty.services import audit
 from loyalty.services.actors import Actor
+from loyalty.services.calendar import local_day, local_midnight
 from loyalty.services.merchants import program_of
 
 MAX_COUNT = 1_000_000_000  # far beyond any real limit, well inside an INTEGER column
@@ -86,22 +86,6 @@ class Preview:
     count: int
     sample: tuple[QualifyingMember, ...] = ()
     notes: tuple[str, ...] = field(default=())
-
-
-def _tz(merchant: Merchant) -> ZoneInfo:
-    try:
-        return ZoneInfo(merchant.timezone)
-    except (KeyError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def local_midnight(day: date, merchant: Merchant) -> datetime:
-    """The UTC instant a merchant's calendar day begins."""
-    return datetime.combine(day, time(0), tzinfo=_tz(merchant)).astimezone(ZoneInfo("UTC"))
-
-
-def local_day(moment: datetime, merchant: Merchant) -> date:
-    return moment.astimezone(_tz(merchant)).date()
 
 
 def last_day(promotion: Promotion, merchant: Merchant) -> date | None:

@@ -83,6 +83,11 @@ def shop(shop_id: int) -> str:
     return render_template("backoffice/shop.html", shop=shop, staff=staff)
 
 
-import web.backoffice.promotions  # noqa: E402  (promotions: list, create, edit, end)
-import web.backoffice.simulator  # noqa: E402, F401  (registers the chat simulator routes)
-from web.backoffice import poster  # noqa: E402, F401  (registers the counter poster route)
+# Pages kept in their own modules register their routes on this blueprint when imported.
+from web.backoffice import (  # noqa: E402, F401
+    poster,  # the counter poster
+    promotions,  # programme catalogue: promotions
+    rewards,  # programme catalogue: rewards
+    simulator,  # the chat simulator
+    tiers,  # programme catalogue: tiers
+)
