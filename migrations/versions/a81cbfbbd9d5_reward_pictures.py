@@ -1,7 +1,7 @@
 """reward pictures: rewards.image_file (a PNG under the upload folder)
 
 Revision ID: a81cbfbbd9d5
-Revises: fd23e8b1c68a
+Revises: afec6f3aa6de
 Create Date: 2026-11-25 19:08:44.828681
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "a81cbfbbd9d5"
-down_revision = "fd23e8b1c68a"
+down_revision = "afec6f3aa6de"
 branch_labels = None
 depends_on = None
 
