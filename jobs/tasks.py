@@ -30,6 +30,7 @@ from loyalty.models import (
 )
 from loyalty.notify import outbox, rules
 from loyalty.notify.delivery import Deliverer, DeliveryPolicy
+from loyalty.services import idempotency
 from loyalty.services.bonuses import grant_birthday_bonuses
 from loyalty.services.campaigns import run_due
 from loyalty.services.expiry import expire_points
@@ -244,7 +245,9 @@ def retention_work(session: Session, now: datetime | None = None) -> dict[str, A
             MemberAccessToken.expires_at < now - timedelta(days=ACCESS_TOKEN_DAYS)
         )
     ).rowcount
-    return {"job_runs": runs, "access_tokens": tokens}
+    # The public API's Idempotency-Key answers are kept 24 h (loyalty/services/idempotency.py).
+    keys = idempotency.purge(session, now=now)
+    return {"job_runs": runs, "access_tokens": tokens, "idempotency_keys": keys}
 
 
 def data_retention() -> None:

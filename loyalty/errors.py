@@ -94,3 +94,27 @@ class IdempotencyConflict(LoyaltyError):
     """The key was already used for a different operation or different values."""
 
     code = "idempotency_conflict"
+
+
+class InvalidApiKey(LoyaltyError):
+    """No API key, an unknown one or a revoked one: the caller is not authenticated."""
+
+    code = "invalid_api_key"
+
+
+class InsufficientScope(PermissionDenied):
+    """A read-only API key asked to change something."""
+
+    code = "insufficient_scope"
+
+
+class IdempotencyKeyReused(LoyaltyError):
+    """An Idempotency-Key sent again with a different request than the first time."""
+
+    code = "idempotency_key_reused"
+
+
+class IdempotencyInProgress(LoyaltyError):
+    """The first request with this Idempotency-Key is still running: retry in a moment."""
+
+    code = "idempotency_in_progress"

@@ -33,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     configure_proxies(app)
     register_extensions(app)
     register_blueprints(app)
+    exempt_api_from_csrf(app)
     register_errorhandlers(app)
     register_security_headers(app)
     register_template_helpers(app)
@@ -65,6 +66,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from web.admin.views import blueprint as admin
+    from web.api import blueprint as api
     from web.auth.views import blueprint as auth
     from web.backoffice.views import blueprint as backoffice
     from web.health import blueprint as health
@@ -73,8 +75,13 @@ def register_blueprints(app: Flask) -> None:
     from web.public.views import blueprint as public
     from web.staff.views import blueprint as staff
 
-    for blueprint in (health, public, auth, backoffice, staff, admin, wallet, hooks):
+    for blueprint in (health, public, auth, backoffice, staff, admin, wallet, hooks, api):
         app.register_blueprint(blueprint)
+
+
+def exempt_api_from_csrf(app: Flask) -> None:
+    """The API authenticates every request with its key, never with a cookie: no CSRF token."""
+    csrf.exempt(app.blueprints["api"])
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -39,11 +39,39 @@ STATUS_FOR_DOMAIN_ERROR: dict[type[domain.LoyaltyError], int] = {
     domain.FeatureNotInOffering: 409,
     domain.LimitReached: 409,
     domain.EndpointDisabled: 409,
+    # The public API (web/api): who is calling, and Idempotency-Key misuse.
+    domain.InvalidApiKey: 401,
+    domain.IdempotencyKeyReused: 422,
+    domain.IdempotencyInProgress: 409,
 }
+
+# Under /api/ every problem names a stable `code`; a refusal without a domain error gets the
+# code of its status. Clients branch on `type` (or `code`), never on the wording of `detail`.
+API_CODE_FOR_STATUS: dict[int, str] = {
+    400: "bad_request",
+    401: "invalid_api_key",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "rate_limited",
+    500: "server_error",
+}
+PROBLEM_TYPE_BASE = "/api/v1/docs#problem-"
+
+
+def problem_type(code: str) -> str:
+    """The `type` URI of a problem: a stable anchor on the API reference page that explains it."""
+    return PROBLEM_TYPE_BASE + code
+
 
 # What a person reads on the page for each status; the domain message, when there is one, wins.
 MESSAGES: dict[int, tuple[str, str]] = {
     400: ("Bad request", "The request could not be understood. Go back and try again."),
+    401: ("Not authenticated", "Sign in or send valid credentials."),
     403: ("Not allowed", "Your role does not give access to this page."),
     404: ("Page not found", "There is nothing here, or it belongs to another business."),
     405: ("Not allowed", "This address does not accept that kind of request."),
@@ -84,8 +112,10 @@ def respond(
     )
     detail = detail or default_detail
     if wants_json():
-        body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-        body.update(extra or {})
+        extra = dict(extra or {})
+        code = extra.setdefault("code", API_CODE_FOR_STATUS.get(status, "error"))
+        body = {"type": problem_type(code), "title": title, "status": status, "detail": detail}
+        body.update(extra)
         response = jsonify(body)
         response.mimetype = PROBLEM_JSON
     else:

@@ -229,7 +229,8 @@ M = TypeVar("M")
 
 
 def _merchant_id_or_404() -> int:
-    merchant_id = current_merchant_id()
+    # An API request has no signed-in user: its key names the merchant (web/api).
+    merchant_id = g.get("api_merchant_id") or current_merchant_id()
     if merchant_id is None:
         abort(404)
     return merchant_id

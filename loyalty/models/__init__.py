@@ -1,6 +1,7 @@
 """Every model, importable from one place so that Alembic and the services see the whole schema."""
 
 from loyalty.models.access import MemberAccessToken as MemberAccessToken  # re-exported
+from loyalty.models.api import ApiKey, ApiScope, IdempotencyRecord
 from loyalty.models.audit import AuditLog
 from loyalty.models.campaigns import (
     AutomationKey,
@@ -45,6 +46,8 @@ from loyalty.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "CUSTOM_REWARD_TYPES",
+    "ApiKey",
+    "ApiScope",
     "AppleRegistration",
     "AuditLog",
     "AutomationKey",
@@ -57,6 +60,7 @@ __all__ = [
     "Conversation",
     "Customer",
     "ExpiryPolicy",
+    "IdempotencyRecord",
     "JobOutcome",
     "JobRun",
     "LoyaltyMember",

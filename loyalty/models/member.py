@@ -65,6 +65,15 @@ class Customer(Base):
             "name_search",
             postgresql_ops={"name_search": "varchar_pattern_ops"},
         ),
+        # The merchant's own customer number (POS, e-shop): the API looks members up by it.
+        Index(
+            "uq_customers_merchant_external_id",
+            "merchant_id",
+            "external_id",
+            unique=True,
+            postgresql_where=text("external_id IS NOT NULL"),
+            sqlite_where=text("external_id IS NOT NULL"),
+        ),
         Index(
             "ix_customers_merchant_email_prefix",
             "merchant_id",

@@ -135,3 +135,14 @@ def revoke_qr_tokens(session: Session, *, member: LoyaltyMember) -> None:
     """A lost or copied card: rotate the secret and every token printed so far stops working."""
     member.qr_secret = new_qr_secret()
     session.flush()
+
+
+def by_external_id(session: Session, *, merchant: Merchant, raw: str) -> LoyaltyMember:
+    """The merchant's own customer number, as their POS or e-shop knows the person."""
+    external_id = (raw or "").strip()
+    if not external_id:
+        raise InvalidInput("Give the external id to look for.", field="external_id")
+    member = session.scalars(_members(merchant).where(Customer.external_id == external_id)).first()
+    if member is None:
+        raise NotFound(f"No member with external id {external_id} in {merchant.name}.")
+    return member

@@ -178,3 +178,13 @@ def open_vouchers(
             .order_by(Voucher.valid_until)
         )
     )
+
+
+def unusable_reason(
+    session: Session, *, voucher: Voucher, merchant: Merchant, now: datetime | None = None
+) -> str | None:
+    """None when the voucher can be accepted now; else why not, in the cashier's words."""
+    now = now or utcnow()
+    if voucher.status == VoucherStatus.ISSUED and voucher.valid_until > now:
+        return None
+    return _why_not_usable(session, voucher, merchant, now)

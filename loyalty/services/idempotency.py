@@ -1,0 +1,156 @@
+"""Idempotency-Key for the public API: the first answer to a request is the answer to its retries.
+
+How a key is claimed: its row is inserted and committed before the work starts, under a
+unique (merchant, key) constraint, so of two concurrent requests with one key exactly one
+inserts the row and does the work. The other finds the row and gets the stored answer, or
+409 while the first is still running (the client retries, as Stripe's clients do), or 422
+when the key was first used for a different request. Only successful answers are stored: a
+refused request releases its key, so the corrected request may be sent again with it.
+Rows older than RETENTION are purged by the data-retention job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from loyalty.db import utcnow
+from loyalty.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidInput
+from loyalty.models import IdempotencyRecord
+
+MAX_KEY_LENGTH = 255
+RETENTION = timedelta(hours=24)
+# A request that holds its key longer than this died with its worker: the next retry takes over.
+LEASE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    status_code: int
+    body: str
+
+
+def check_key(raw: str) -> str:
+    key = raw.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        raise InvalidInput(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters, "
+            "for example a UUID.",
+            field="Idempotency-Key",
+        )
+    return key
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    """The same request: method, path and body; JSON bodies compared by content, not spacing."""
+    try:
+        canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":"))
+        payload = canonical.encode()
+    except (ValueError, UnicodeDecodeError):
+        payload = body
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + payload).hexdigest()
+
+
+def ledger_key(merchant_id: int, key: str) -> str:
+    """The services' own idempotency key for work done under this API key (fits their 100)."""
+    return "api:" + hashlib.sha256(f"{merchant_id}:{key}".encode()).hexdigest()
+
+
+def claim(
+    session: Session,
+    *,
+    merchant_id: int,
+    key: str,
+    fingerprint: str,
+    now: datetime | None = None,
+) -> IdempotencyRecord | StoredAnswer:
+    """Take the key for this request (the caller commits at once) or return the stored answer."""
+    now = now or utcnow()
+    for _ in range(2):  # a second round only after clearing an expired row
+        record = IdempotencyRecord(
+            merchant_id=merchant_id,
+            key=key,
+            fingerprint=fingerprint,
+            created_at=now,
+            locked_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(record)
+                session.flush()
+            return record
+        except IntegrityError:
+            pass
+        existing = session.scalars(
+            select(IdempotencyRecord)
+            .where(IdempotencyRecord.merchant_id == merchant_id, IdempotencyRecord.key == key)
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+        if existing is None:
+            continue  # released between our insert and our read: try again
+        if existing.created_at <= now - RETENTION:
+            session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == existing.id))
+            continue
+        if existing.fingerprint != fingerprint:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used for a different request. Use a new key "
+                "for a new request; send exactly the same body to retry the first one."
+            )
+        if existing.status_code is not None:
+            return StoredAnswer(existing.status_code, existing.response_body or "")
+        if existing.locked_at is not None and existing.locked_at > now - LEASE:
+            raise IdempotencyInProgress(
+                "A request with this Idempotency-Key is still being processed. Retry in a moment "
+                "to get its answer."
+            )
+        taken = session.execute(
+            update(IdempotencyRecord)
+            .where(
+                IdempotencyRecord.id == existing.id,
+                IdempotencyRecord.status_code.is_(None),
+                IdempotencyRecord.locked_at == existing.locked_at,
+            )
+            .values(locked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount == 1:
+            session.refresh(existing)
+            return existing
+        raise IdempotencyInProgress(
+            "A request with this Idempotency-Key is still being processed. Retry in a moment."
+        )
+    raise IdempotencyInProgress("This Idempotency-Key is busy. Retry in a moment.")
+
+
+def store(session: Session, *, record_id: int, status_code: int, body: str) -> None:
+    """Keep the answer; in the same transaction as the work, so both commit or neither does."""
+    session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.id == record_id)
+        .values(status_code=status_code, response_body=body, locked_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def release(session: Session, *, record_id: int) -> None:
+    """The request was refused: forget the key so that a corrected request may use it."""
+    session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.id == record_id, IdempotencyRecord.status_code.is_(None)
+        )
+    )
+
+
+def purge(session: Session, *, now: datetime | None = None) -> int:
+    """Forget keys older than RETENTION; returns how many went."""
+    now = now or utcnow()
+    result = session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - RETENTION)
+    )
+    return result.rowcount or 0
