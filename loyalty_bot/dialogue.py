@@ -42,6 +42,7 @@ from loyalty.models import (
     LoyaltyProgram,
     LoyaltyTransaction,
     Merchant,
+    MerchantStatus,
     OutboxChannel,
     PointLot,
     PromotionType,
@@ -280,12 +281,21 @@ class _Turn:
         else:
             command = keywords.parse(self.incoming.text)
 
+        switching = command.name == "join" and command.argument.strip()  # to another programme
+        if self._paused() and command.name not in ("stop", "language", "lang") and not switching:
+            # Opting out still works while paused; nothing else does.
+            return self._finish([Reply(self.t("programme_paused", program=self._program_name()))])
+
         waiting = conversation.state if conversation.state != IDLE else ""
         if waiting:
             replies = self._answer_state(waiting, command)
             if replies is not None:
                 return self._finish(replies)
         return self._finish(self._command(command))
+
+    def _paused(self) -> bool:
+        """The platform operator suspended the merchant: the bot answers, but does nothing."""
+        return self.merchant is not None and self.merchant.status != MerchantStatus.ACTIVE
 
     def _finish(self, replies: list[Reply]) -> list[Reply]:
         self.conversation.updated_at = self.now
@@ -417,6 +427,8 @@ class _Turn:
                 return [Reply(self.t("unknown_code", code=code[:20]))]
             self.conversation.merchant_id = program.merchant_id
             self._select_programme(program.merchant_id)
+            if self._paused():
+                return [Reply(self.t("programme_paused", program=self._program_name()))]
         if self.program is None:
             return [Reply(self.t("help_no_programme"))]
         if self.member is not None:

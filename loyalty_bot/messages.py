@@ -25,6 +25,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "fr": "{program} : SOLDE, CARTE, CADEAUX, HISTORIQUE, PROMOS, MAGASINS, LANGUE, STOP, SUPPRIMER.",
         "de": "{program}: PUNKTE, KARTE, PRAEMIEN, VERLAUF, AKTIONEN, FILIALEN, SPRACHE, STOP, LOESCHEN.",
     },
+    "programme_paused": {
+        "en": "{program} is paused for now: you cannot join or use your card. Your points are kept.",
+        "fr": "{program} est en pause : adhésion et carte indisponibles. Vos points sont conservés.",
+        "de": "{program} ist pausiert: Beitritt und Karte gehen gerade nicht. Ihre Punkte bleiben.",
+    },
     "help_no_programme": {
         "en": "Hello! To join a loyalty programme, open your shop's link or send JOIN and its code.",
         "fr": "Bonjour ! Pour adhérer, ouvrez le lien de votre magasin ou envoyez JOIN et son code.",

@@ -19,7 +19,7 @@ from flask import abort, g, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import Select, select
 
-from loyalty.models import Membership, Merchant, Role, Shop, User
+from loyalty.models import Membership, Merchant, MerchantStatus, Role, Shop, User
 from loyalty.services.actors import Actor
 from web.extensions import db, login_manager
 
@@ -196,6 +196,9 @@ def enforce_role(minimum: Role) -> Any:
         if memberships_of(current_user):  # several businesses and none chosen yet
             return redirect(url_for("auth.switch_business", next=_here()))
         return render_template("errors/no_business.html"), 403
+    if membership.merchant.status == MerchantStatus.SUSPENDED:
+        # The operator suspended the business: nothing of it is usable, but nothing is lost.
+        return render_template("errors/suspended.html", merchant=membership.merchant), 403
     actor = current_actor()
     assert actor is not None  # signed in, with a membership
     # The domain's own rank check and wording; PermissionDenied becomes the 403 page.

@@ -16,6 +16,12 @@ class Actor:
     role: Role | None = None  # None: not merchant staff (a customer, a job, the API)
     shop_id: int | None = None  # set for staff bound to one shop
     label: str = ""
+    # The platform operator acting from /admin: not merchant staff, allowed what no role is.
+    platform_admin: bool = False
+
+    @classmethod
+    def operator(cls, user_id: int) -> Actor:
+        return cls(user_id=user_id, label="platform admin", platform_admin=True)
 
     @classmethod
     def system(cls, label: str) -> Actor:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,9 +16,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loyalty import offerings
-from loyalty.errors import InvalidInput
+from loyalty.db import utcnow
+from loyalty.errors import InvalidInput, PermissionDenied
 from loyalty.identity import normalize_email
-from loyalty.models import LoyaltyProgram, Membership, Merchant, Offering, Role, Shop, User
+from loyalty.models import (
+    CUSTOM_REWARD_TYPES,
+    AuditLog,
+    LoyaltyProgram,
+    LoyaltyTier,
+    Membership,
+    Merchant,
+    MerchantStatus,
+    Offering,
+    Reward,
+    Role,
+    Shop,
+    User,
+)
 from loyalty.passwords import MIN_LENGTH, hash_password
 from loyalty.services import audit
 from loyalty.services.actors import Actor
@@ -284,3 +300,231 @@ def _custom_domain(raw: str, *, platform_url: str) -> str | None:
             field="custom_domain",
         )
     return host
+
+
+# --- the platform operator's levers: offering and suspension ----------------------------------
+
+_OFFERING_RANK = {Offering.BASIC: 0, Offering.PLUS: 1, Offering.ENTERPRISE: 2}
+OFFERING_CHANGED = "merchant.offering_changed"
+# How long the back-office keeps telling a merchant what a downgrade switched off.
+OFFERING_NOTICE_DAYS = 30
+
+
+@dataclass(frozen=True)
+class OfferingChange:
+    """What changing a merchant's offering did: features gained and lost, what is now over a limit.
+
+    Nothing is deleted by a downgrade: `over_limit` lists what is kept but no longer used or
+    no longer extendable, in sentences the merchant can read.
+    """
+
+    merchant_id: int
+    previous: Offering
+    offering: Offering
+    gained: tuple[offerings.Feature, ...]
+    lost: tuple[offerings.Feature, ...]
+    over_limit: tuple[str, ...] = ()
+    at: datetime | None = None
+
+    @property
+    def is_upgrade(self) -> bool:
+        return _OFFERING_RANK[self.offering] > _OFFERING_RANK[self.previous]
+
+    @property
+    def is_downgrade(self) -> bool:
+        return _OFFERING_RANK[self.offering] < _OFFERING_RANK[self.previous]
+
+    @property
+    def gained_labels(self) -> list[str]:
+        return [offerings.FEATURE_LABELS[feature] for feature in self.gained]
+
+    @property
+    def lost_labels(self) -> list[str]:
+        return [offerings.FEATURE_LABELS[feature] for feature in self.lost]
+
+    def audit_details(self) -> dict[str, object]:
+        return {
+            "previous": self.previous.value,
+            "offering": self.offering.value,
+            "gained": [feature.value for feature in self.gained],
+            "lost": [feature.value for feature in self.lost],
+            "over_limit": list(self.over_limit),
+        }
+
+    @classmethod
+    def from_audit(cls, entry: AuditLog) -> OfferingChange:
+        details = entry.details or {}
+        known = {feature.value: feature for feature in offerings.Feature}
+        return cls(
+            merchant_id=entry.merchant_id or 0,
+            previous=Offering(details["previous"]),
+            offering=Offering(details["offering"]),
+            gained=tuple(known[name] for name in details.get("gained", []) if name in known),
+            lost=tuple(known[name] for name in details.get("lost", []) if name in known),
+            over_limit=tuple(details.get("over_limit", [])),
+            at=entry.created_at,
+        )
+
+
+def _require_operator(actor: Actor, doing: str) -> None:
+    if not actor.platform_admin:
+        raise PermissionDenied(
+            f"Only the platform operator can {doing}. Owners and managers cannot; contact support."
+        )
+
+
+def _over_limit(
+    session: Session, merchant: Merchant, plan: offerings.Plan, lost: set[offerings.Feature]
+) -> list[str]:
+    """What the merchant keeps that `plan` would not let them create or use."""
+    notes = []
+    shop_count = session.scalar(select(func.count(Shop.id)).where(Shop.merchant_id == merchant.id))
+    if plan.max_shops is not None and (shop_count or 0) > plan.max_shops:
+        notes.append(
+            f"{shop_count} shops, while {plan.label} includes {plan.max_shops}: they all keep "
+            "working, but no shop can be added."
+        )
+    if offerings.Feature.TIERS in lost:
+        tiers = session.scalar(
+            select(func.count(LoyaltyTier.id)).where(LoyaltyTier.merchant_id == merchant.id)
+        )
+        if tiers:
+            notes.append(
+                f"{tiers} membership tier{'s' if tiers != 1 else ''} kept but not applied: "
+                "no tier multipliers or tier pages until an upgrade."
+            )
+    if offerings.Feature.CUSTOM_REWARDS in lost:
+        custom = session.scalar(
+            select(func.count(Reward.id)).where(
+                Reward.merchant_id == merchant.id,
+                Reward.active.is_(True),
+                Reward.type.in_(CUSTOM_REWARD_TYPES),
+            )
+        )
+        if custom:
+            notes.append(
+                f"{custom} custom reward{'s' if custom != 1 else ''} kept but hidden from "
+                "members: only discount rewards can be redeemed."
+            )
+    if offerings.Feature.WHITE_LABEL in lost and merchant.custom_domain:
+        notes.append(
+            f"The custom domain {merchant.custom_domain} is kept but no longer serves the "
+            "programme's pages."
+        )
+    return notes
+
+
+def _target_offering(offering: Offering | str) -> Offering:
+    try:
+        return Offering(offering)
+    except ValueError:
+        names = ", ".join(plan.label for plan in offerings.PLANS.values())
+        raise InvalidInput(
+            f"'{offering}' is not an offering. Choose {names}.", field="offering"
+        ) from None
+
+
+def preview_offering_change(
+    session: Session, *, merchant: Merchant, offering: Offering | str
+) -> OfferingChange:
+    """What `change_offering` would do, without doing it: for the confirmation page."""
+    target = _target_offering(offering)
+    previous = Offering(merchant.offering)
+    before = offerings.PLANS[previous].features
+    after = offerings.PLANS[target].features
+    lost = tuple(feature for feature in offerings.Feature if feature in before - after)
+    return OfferingChange(
+        merchant_id=merchant.id,
+        previous=previous,
+        offering=target,
+        gained=tuple(feature for feature in offerings.Feature if feature in after - before),
+        lost=lost,
+        over_limit=tuple(
+            _over_limit(session, merchant, offerings.PLANS[target], set(lost))
+            if target != previous
+            else ()
+        ),
+    )
+
+
+def change_offering(
+    session: Session, *, merchant: Merchant, offering: Offering | str, actor: Actor
+) -> OfferingChange:
+    """Move a merchant to another offering, at once. Only the platform operator may.
+
+    An upgrade's features work from the next request. A downgrade deletes nothing: gated
+    features stop (every service asks `offerings.require` with the merchant's current
+    offering), and what is now over a limit is listed for the operator and the merchant.
+    """
+    _require_operator(actor, "change a business's offering")
+    # Lock the merchant row: two operators changing it at once must not interleave.
+    session.execute(select(Merchant.id).where(Merchant.id == merchant.id).with_for_update())
+    change = preview_offering_change(session, merchant=merchant, offering=offering)
+    if change.offering == change.previous:
+        return change
+    merchant.offering = change.offering
+    change = replace(change, at=utcnow())
+    audit.record(
+        session,
+        merchant_id=merchant.id,
+        actor=actor,
+        action=OFFERING_CHANGED,
+        target_type="merchant",
+        target_id=merchant.id,
+        **change.audit_details(),
+    )
+    session.flush()
+    return change
+
+
+def latest_offering_change(
+    session: Session, *, merchant: Merchant, now: datetime | None = None
+) -> OfferingChange | None:
+    """The last offering change of the past 30 days, for the back-office's notice."""
+    since = (now or utcnow()) - timedelta(days=OFFERING_NOTICE_DAYS)
+    entry = session.scalars(
+        select(AuditLog)
+        .where(
+            AuditLog.merchant_id == merchant.id,
+            AuditLog.action == OFFERING_CHANGED,
+            AuditLog.created_at >= since,
+        )
+        .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
+        .limit(1)
+    ).first()
+    return OfferingChange.from_audit(entry) if entry is not None else None
+
+
+def set_status(
+    session: Session,
+    *,
+    merchant: Merchant,
+    status: MerchantStatus | str,
+    actor: Actor,
+    reason: str = "",
+) -> Merchant:
+    """Suspend or reactivate a merchant. Data is kept either way; only the operator may."""
+    _require_operator(actor, "suspend or reactivate a business")
+    try:
+        target = MerchantStatus(status)
+    except ValueError:
+        raise InvalidInput(
+            f"'{status}' is not a status. Choose active or suspended.", field="status"
+        ) from None
+    reason = _bounded(reason, limit=300, what="A reason", field="reason")
+    if MerchantStatus(merchant.status) == target:
+        return merchant
+    merchant.status = target
+    audit.record(
+        session,
+        merchant_id=merchant.id,
+        actor=actor,
+        action="merchant.suspended"
+        if target == MerchantStatus.SUSPENDED
+        else "merchant.reactivated",
+        target_type="merchant",
+        target_id=merchant.id,
+        reason=reason,
+    )
+    session.flush()
+    return merchant

@@ -7,7 +7,7 @@ from sqlalchemy import func
 from sqlalchemy.orm import joinedload
 
 from loyalty.models import LoyaltyMember, Membership, Role, Shop
-from loyalty.offerings import FEATURE_LABELS, Feature, cheapest_plan_with, plan_of
+from loyalty.offerings import plan_of
 from web.extensions import db
 from web.staff.panels import member_panel
 from web.tenancy import (
@@ -30,26 +30,6 @@ def managers_and_owners_only() -> object:
 
 def count(model: type) -> int:
     return db.session.scalar(tenant_select(model, func.count(model.id))) or 0
-
-
-@blueprint.get("/")
-def home() -> str:
-    merchant = current_merchant()
-    assert merchant is not None  # enforce_role let the request in
-    plan = plan_of(merchant)
-    features = [
-        (FEATURE_LABELS[feature], feature in plan.features, cheapest_plan_with(feature).label)
-        for feature in Feature
-    ]
-    return render_template(
-        "backoffice/home.html",
-        merchant=merchant,
-        plan=plan,
-        features=features,
-        member_count=count(LoyaltyMember),
-        shop_count=count(Shop),
-        staff_count=count(Membership),
-    )
 
 
 @blueprint.get("/members")
@@ -85,6 +65,7 @@ def shop(shop_id: int) -> str:
 
 # Pages kept in their own modules register their routes on this blueprint when imported.
 from web.backoffice import (  # noqa: E402, F401
+    dashboard,  # the home page: the dashboard
     poster,  # the counter poster
     promotions,  # programme catalogue: promotions
     rewards,  # programme catalogue: rewards

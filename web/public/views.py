@@ -19,6 +19,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -35,7 +36,6 @@ from loyalty.models import (
     LoyaltyMember,
     LoyaltyProgram,
     MemberStatus,
-    Merchant,
     MerchantStatus,
     Reward,
     Voucher,
@@ -88,14 +88,20 @@ def _min_seconds() -> float:
 # --- the programme and the member of this request -------------------------------------------
 
 
-def program_or_404(slug: str) -> LoyaltyProgram:
+def program_or_404(slug: str, *, paused_ok: bool = False) -> LoyaltyProgram:
+    """The programme at /j/<slug> or /p/<slug>.
+
+    A suspended merchant's programme answers with a "paused" page (503: it is temporary),
+    except where `paused_ok`: its stylesheet, its terms, and a member's own data export and
+    erasure, which a suspension must not take away.
+    """
     program = db.session.scalars(
-        select(LoyaltyProgram)
-        .join(Merchant, Merchant.id == LoyaltyProgram.merchant_id)
-        .where(LoyaltyProgram.slug == slug, Merchant.status == MerchantStatus.ACTIVE)
+        select(LoyaltyProgram).where(LoyaltyProgram.slug == slug)
     ).one_or_none()
     if program is None:
         abort(404, "There is no loyalty programme at this address. Check the link on the poster.")
+    if program.merchant.status != MerchantStatus.ACTIVE and not paused_ok:
+        abort(make_response(_page("public/paused.html", program, 503)))
     return program
 
 
@@ -150,7 +156,9 @@ def index() -> Response:
 
 @blueprint.get("/j/<slug>/theme.css")
 def theme(slug: str) -> Response:
-    response = Response(theme_css(theme_for(program_or_404(slug))), mimetype="text/css")
+    response = Response(
+        theme_css(theme_for(program_or_404(slug, paused_ok=True))), mimetype="text/css"
+    )
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
@@ -166,7 +174,7 @@ def join_qr(slug: str) -> Response:
 
 @blueprint.get("/p/<slug>/terms")
 def terms(slug: str):
-    program = program_or_404(slug)
+    program = program_or_404(slug, paused_ok=True)
     return _page("public/terms.html", program, text=(program.settings or {}).get("terms_text"))
 
 
@@ -400,7 +408,7 @@ def use_link(slug: str, token: str):
 
 @blueprint.post("/p/<slug>/sign-out")
 def sign_out(slug: str):
-    program = program_or_404(slug)
+    program = program_or_404(slug, paused_ok=True)
     if PlainForm().validate_on_submit():
         _forget(program)
         flash("You are signed out of your card on this device.", "info")
@@ -553,7 +561,7 @@ def preferences(slug: str):
 
 @blueprint.get("/p/<slug>/my-data.json")
 def export(slug: str) -> Response:
-    program = program_or_404(slug)
+    program = program_or_404(slug, paused_ok=True)
     member = _member_or_sign_in(program)
     data = gdpr.export_member(db.session, member=member)
     response = Response(json.dumps(data, indent=2, ensure_ascii=False), mimetype="application/json")
@@ -564,7 +572,7 @@ def export(slug: str) -> Response:
 
 @blueprint.route("/p/<slug>/delete", methods=["GET", "POST"])
 def delete(slug: str):
-    program = program_or_404(slug)
+    program = program_or_404(slug, paused_ok=True)
     member = _member_or_sign_in(program)
     form = DeleteForm()
     if request.method == "POST" and form.validate_on_submit():
