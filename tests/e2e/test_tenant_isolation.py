@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
 
 from loyalty.models import (
+    Campaign,
     LoyaltyMember,
     LoyaltyTier,
     LoyaltyTransaction,
@@ -25,6 +26,7 @@ from loyalty.models import (
     PromotionType,
     Reward,
     Role,
+    Segment,
     Shop,
 )
 from tests import factories
@@ -60,6 +62,25 @@ def _promotion(session: Session, tenant: factories.Tenant) -> Promotion:
     return promotion
 
 
+def _segment(session: Session, tenant: factories.Tenant) -> Segment:
+    segment = Segment(merchant_id=tenant.merchant.id, name="Everyone", definition={})
+    session.add(segment)
+    session.flush()
+    return segment
+
+
+def _campaign(session: Session, tenant: factories.Tenant) -> Campaign:
+    campaign = Campaign(
+        merchant_id=tenant.merchant.id,
+        name="Spring",
+        channels=["sms"],
+        templates={"default": "Hi {first_name}"},
+    )
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
 @dataclass(frozen=True)
 class Kind:
     """What an id argument names, and how to make one such object in a given tenant."""
@@ -74,6 +95,8 @@ ID_ARGUMENTS: dict[str, Kind] = {
     "reward_id": Kind(Reward, lambda s, t: factories.make_reward(s, t)),
     "tier_id": Kind(LoyaltyTier, lambda s, t: factories.make_tier(s, t, name="Gold", min_points=1)),
     "transaction_id": Kind(LoyaltyTransaction, lambda s, t: _purchase(s, t)),
+    "segment_id": Kind(Segment, lambda s, t: _segment(s, t)),
+    "campaign_id": Kind(Campaign, lambda s, t: _campaign(s, t)),
     "promotion_id": Kind(Promotion, _promotion),
 }
 

@@ -65,10 +65,12 @@ def shop(shop_id: int) -> str:
 
 # Pages kept in their own modules register their routes on this blueprint when imported.
 from web.backoffice import (  # noqa: E402, F401
+    campaigns,  # campaigns, their progress, automations
     dashboard,  # the home page: the dashboard
     poster,  # the counter poster
     promotions,  # programme catalogue: promotions
     rewards,  # programme catalogue: rewards
+    segments,  # the segment builder with its live count
     simulator,  # the chat simulator
     tiers,  # programme catalogue: tiers
 )
