@@ -7,6 +7,7 @@ import itertools
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loyalty.identity import new_card_number, new_qr_secret, search_key
@@ -22,6 +23,8 @@ from loyalty.models import (
     Role,
     Shop,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from loyalty.passwords import hash_password
 from loyalty.services import merchants
@@ -170,3 +173,46 @@ def make_reward(
     session.add(reward)
     session.flush()
     return reward
+
+
+def make_webhook_endpoint(
+    session: Session, tenant: Tenant, *, url: str = "https://hooks.example.com/loyalty"
+) -> WebhookEndpoint:
+    """The tenant's first webhook endpoint (made once), built directly: any offering will do."""
+    from loyalty.services import events, webhooks
+
+    existing = session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.merchant_id == tenant.merchant.id).limit(1)
+    ).first()
+    if existing is not None:
+        return existing
+    endpoint = WebhookEndpoint(
+        merchant_id=tenant.merchant.id,
+        url=url,
+        event_types=list(events.EVENT_TYPES),
+        secret=webhooks.new_secret(),
+    )
+    session.add(endpoint)
+    session.flush()
+    return endpoint
+
+
+def make_webhook_delivery(
+    session: Session, tenant: Tenant, *, status_code: int | None = 200, n: int = 1
+) -> WebhookDelivery:
+    """A logged delivery attempt to the tenant's first endpoint."""
+    endpoint = make_webhook_endpoint(session, tenant)
+    event = {"id": f"evt_test{next(_seq):020d}", "type": "points.earned", "data": {}}
+    delivery = WebhookDelivery(
+        merchant_id=tenant.merchant.id,
+        endpoint_id=endpoint.id,
+        event_id=event["id"],
+        event_type=event["type"],
+        payload=event,
+        attempt=n,
+        status_code=status_code,
+        succeeded=status_code is not None and 200 <= status_code < 300,
+    )
+    session.add(delivery)
+    session.flush()
+    return delivery

@@ -117,8 +117,13 @@ def validate_event_types(chosen: Iterable[str]) -> list[str]:
     return [name for name in events.EVENT_TYPES if name in chosen]
 
 
-def list_endpoints(session: Session, *, merchant: Merchant) -> list[WebhookEndpoint]:
+def require_feature(merchant: Merchant) -> None:
+    """Refuse (FeatureNotInOffering, naming the offering that has it) outside Enterprise."""
     offerings.require(merchant, Feature.WEBHOOKS)
+
+
+def list_endpoints(session: Session, *, merchant: Merchant) -> list[WebhookEndpoint]:
+    require_feature(merchant)
     return list(
         session.scalars(
             select(WebhookEndpoint)

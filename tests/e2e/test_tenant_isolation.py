@@ -28,6 +28,8 @@ from loyalty.models import (
     Role,
     Segment,
     Shop,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from tests import factories
 from web.tenancy import MAX_ID
@@ -98,6 +100,8 @@ ID_ARGUMENTS: dict[str, Kind] = {
     "segment_id": Kind(Segment, lambda s, t: _segment(s, t)),
     "campaign_id": Kind(Campaign, lambda s, t: _campaign(s, t)),
     "promotion_id": Kind(Promotion, _promotion),
+    "endpoint_id": Kind(WebhookEndpoint, factories.make_webhook_endpoint),
+    "delivery_id": Kind(WebhookDelivery, factories.make_webhook_delivery),
 }
 
 # Blueprints whose id routes are deliberately not scoped to one merchant, and why.
@@ -260,4 +264,6 @@ def test_ids_that_name_nothing_give_404_not_500(
         for arg in _id_arguments(rule):
             good = str(world.id_of(arg, world.mine))
             broken = re.sub(rf"/{good}(?=/|$)", f"/{bad_id}", url, count=1)
-            assert client.get(broken).status_code == 404, broken
+            # Each route's own method: a POST-only action answers GET with 405 whatever the id.
+            method = _first_method(rule)
+            assert client.open(broken, method=method).status_code == 404, f"{method} {broken}"

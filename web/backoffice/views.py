@@ -73,4 +73,5 @@ from web.backoffice import (  # noqa: E402, F401
     segments,  # the segment builder with its live count
     simulator,  # the chat simulator
     tiers,  # programme catalogue: tiers
+    webhooks,  # webhook endpoints and their delivery log (Enterprise)
 )
