@@ -21,7 +21,10 @@ from loyalty.errors import InvalidInput, PermissionDenied
 from loyalty.identity import normalize_email
 from loyalty.models import (
     CUSTOM_REWARD_TYPES,
+    ApiKey,
     AuditLog,
+    Campaign,
+    CampaignStatus,
     LoyaltyProgram,
     LoyaltyTier,
     Membership,
@@ -30,8 +33,10 @@ from loyalty.models import (
     Offering,
     Reward,
     Role,
+    Segment,
     Shop,
     User,
+    WebhookEndpoint,
 )
 from loyalty.passwords import MIN_LENGTH, hash_password
 from loyalty.services import audit
@@ -406,11 +411,38 @@ def _over_limit(
                 f"{custom} custom reward{'s' if custom != 1 else ''} kept but hidden from "
                 "members: only discount rewards can be redeemed."
             )
+    notes += _kept_but_stopped(session, merchant, lost)
     if offerings.Feature.WHITE_LABEL in lost and merchant.custom_domain:
         notes.append(
             f"The custom domain {merchant.custom_domain} is kept but no longer serves the "
             "programme's pages."
         )
+    return notes
+
+
+def _kept_but_stopped(
+    session: Session, merchant: Merchant, lost: set[offerings.Feature]
+) -> list[str]:
+    """API keys, webhooks, segments and live campaigns that the lost features stop."""
+    live = [CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED]
+    checks = [
+        (offerings.Feature.API_ACCESS, ApiKey, [ApiKey.revoked_at.is_(None)],
+         "API key", "kept but refused by the API"),
+        (offerings.Feature.WEBHOOKS, WebhookEndpoint, [WebhookEndpoint.disabled_at.is_(None)],
+         "webhook endpoint", "kept but sent no events"),
+        (offerings.Feature.SEGMENTATION, Segment, [], "segment", "kept but not usable"),
+        (offerings.Feature.EMAIL_CAMPAIGNS, Campaign, [Campaign.status.in_(live)],
+         "scheduled or running campaign", "kept but not sent"),
+    ]  # fmt: skip
+    notes = []
+    for feature, model, conditions, noun, what in checks:
+        if feature not in lost:
+            continue
+        total = session.scalar(
+            select(func.count(model.id)).where(model.merchant_id == merchant.id, *conditions)
+        )
+        if total:
+            notes.append(f"{total} {noun}{'s' if total != 1 else ''} {what}.")
     return notes
 
 
