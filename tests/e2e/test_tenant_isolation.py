@@ -22,12 +22,14 @@ from loyalty.models import (
     LoyaltyMember,
     LoyaltyTier,
     LoyaltyTransaction,
+    Membership,
     Promotion,
     PromotionType,
     Reward,
     Role,
     Segment,
     Shop,
+    StaffInvitation,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -83,6 +85,20 @@ def _campaign(session: Session, tenant: factories.Tenant) -> Campaign:
     return campaign
 
 
+def _invitation(session: Session, tenant: factories.Tenant) -> StaffInvitation:
+    from loyalty.services import staff
+
+    owner = factories.make_user(session, tenant, role=Role.OWNER)
+    return staff.invite(
+        session,
+        merchant=tenant.merchant,
+        actor=factories.actor_for(owner),
+        email=f"invited-{tenant.merchant.id}@example.com",
+        role=Role.STAFF,
+        accept_url=lambda token: token,
+    ).invitation
+
+
 @dataclass(frozen=True)
 class Kind:
     """What an id argument names, and how to make one such object in a given tenant."""
@@ -102,6 +118,10 @@ ID_ARGUMENTS: dict[str, Kind] = {
     "promotion_id": Kind(Promotion, _promotion),
     "endpoint_id": Kind(WebhookEndpoint, factories.make_webhook_endpoint),
     "delivery_id": Kind(WebhookDelivery, factories.make_webhook_delivery),
+    "membership_id": Kind(
+        Membership, lambda s, t: factories.make_user(s, t, role=Role.STAFF).memberships[0]
+    ),
+    "invitation_id": Kind(StaffInvitation, lambda s, t: _invitation(s, t)),
 }
 
 # Blueprints whose id routes are deliberately not scoped to one merchant, and why.

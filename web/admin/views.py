@@ -217,3 +217,6 @@ def jobs() -> str:
         problems=problems,
         health=platform.job_health(db.session),
     )
+
+
+from web.admin import mail  # noqa: E402, F401  (registers /admin/mail)

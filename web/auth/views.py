@@ -99,6 +99,8 @@ def login() -> Response | tuple[str, int] | str:
     form = LoginForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
+        # After accepting an invitation the address is known: one field less to type.
+        form.email.data = request.args.get("email", "")[:254]
     next_url = safe_next(form.next.data)
     if signed_in_user() is not None:
         return redirect(next_url or home_url())
@@ -158,3 +160,6 @@ def switch_business() -> Response | str:
         current=current_membership(),
         next_url=safe_next(request.args.get("next")) or "",
     )
+
+
+from web.auth import accounts  # noqa: E402, F401  (registers sign-up, password reset, invitations)

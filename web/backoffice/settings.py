@@ -1,0 +1,91 @@
+"""The programme settings page: how points are earned and expire, bonuses, currency, look.
+
+Owners change them; managers see them read-only; shop staff never reach the back-office
+(the blueprint's role guard answers 403, as for every back-office page).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import abort, current_app, flash, redirect, render_template, send_file, url_for
+from werkzeug.wrappers import Response
+
+from loyalty.errors import LoyaltyError
+from loyalty.models import Role
+from loyalty.services import programme_settings
+from loyalty.services.merchants import program_of
+from web.backoffice.onboarding import next_step_url
+from web.backoffice.setup_forms import ProgrammeForm
+from web.backoffice.views import blueprint
+from web.extensions import db
+from web.form_errors import has_errors, show_on_form
+from web.tenancy import current_actor, current_merchant, current_role
+
+
+def _upload_dir() -> Path:
+    return Path(current_app.config["UPLOAD_DIR"]) / "logos"
+
+
+@blueprint.route("/settings", methods=["GET", "POST"])
+def settings() -> Response | tuple[str, int]:
+    merchant = current_merchant()
+    assert merchant is not None
+    program = program_of(db.session, merchant)
+    may_edit = current_role() == Role.OWNER
+    form = ProgrammeForm(obj=program)
+    if not form.is_submitted():
+        # 1.0000 as stored reads better as 1.
+        form.points_per_euro.data = format(program.points_per_euro.normalize(), "f")
+    if may_edit and form.validate_on_submit():
+        try:
+            programme_settings.update(
+                db.session,
+                program=program,
+                actor=current_actor(),
+                settings=programme_settings.ProgrammeSettings(
+                    name=form.name.data or "",
+                    points_per_euro=form.points_per_euro.data or "",
+                    rounding=form.rounding.data or "",
+                    expiry_policy=form.expiry_policy.data or "",
+                    expiry_days=form.expiry_days.data,
+                    expiry_inactivity_months=form.expiry_inactivity_months.data,
+                    signup_bonus=form.signup_bonus.data or 0,
+                    birthday_bonus=form.birthday_bonus.data or 0,
+                    currency=form.currency.data or "",
+                    primary_color=form.primary_color.data or "",
+                    secondary_color=form.secondary_color.data or "",
+                ),
+            )
+            upload = form.logo.data
+            if upload and getattr(upload, "filename", ""):
+                programme_settings.store_logo(
+                    db.session,
+                    program=program,
+                    actor=current_actor(),
+                    data=upload.read(programme_settings.MAX_LOGO_BYTES + 1),
+                    directory=_upload_dir(),
+                )
+        except LoyaltyError as error:
+            db.session.rollback()
+            program = program_of(db.session, merchant)
+            show_on_form(form, error)
+        else:
+            db.session.commit()
+            flash("Programme settings saved.", "success")
+            return redirect(next_step_url("programme") or url_for("backoffice.settings"))
+    elif not may_edit and form.is_submitted():
+        abort(403, description="Only an owner can change the programme settings.")
+    return (
+        render_template("backoffice/settings.html", form=form, program=program, may_edit=may_edit),
+        422 if has_errors(form) else 200,
+    )
+
+
+@blueprint.get("/settings/logo.png")
+def settings_logo() -> Response:
+    program = program_of(db.session, current_merchant())
+    path = Path(program.logo_path) if program.logo_path else None
+    if path is None or not path.is_file():
+        abort(404)
+    return send_file(path, mimetype="image/png", max_age=0)
