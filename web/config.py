@@ -78,8 +78,6 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, Any]:
         # web servers run on different machines.
         "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER") or str(INSTANCE / "uploads"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
-        # Uploaded programme logos (re-encoded PNGs); keep it on a disk the web processes share.
-        "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(INSTANCE / "uploads"),
         # Sign-up, password reset and invitation forms allowed per client address.
         "ACCOUNT_FORM_RATE_LIMIT": env.get("ACCOUNT_FORM_RATE_LIMIT", "10 per minute;50 per hour"),
     }

@@ -24,7 +24,7 @@ from web.tenancy import current_actor, current_merchant, current_role
 
 
 def _upload_dir() -> Path:
-    return Path(current_app.config["UPLOAD_DIR"]) / "logos"
+    return Path(current_app.config["UPLOAD_FOLDER"]) / "logos"
 
 
 @blueprint.route("/settings", methods=["GET", "POST"])
