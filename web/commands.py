@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 
 from loyalty import demo as demo_data
 from wallet import cli as wallet_cli
-from web import merchant_cli
+from web import api_keys_cli, merchant_cli
 from web.extensions import db
 
 demo = AppGroup("demo", help="Demo merchants, staff and members for trying the platform locally.")
@@ -57,3 +57,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo)
     wallet_cli.register(app)
     merchant_cli.register(app)
+    api_keys_cli.register(app)

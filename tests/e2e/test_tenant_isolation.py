@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
 
 from loyalty.models import (
+    ApiKey,
     Campaign,
     LoyaltyMember,
     LoyaltyTier,
@@ -99,6 +100,19 @@ def _invitation(session: Session, tenant: factories.Tenant) -> StaffInvitation:
     ).invitation
 
 
+def _api_key(session: Session, tenant: factories.Tenant) -> ApiKey:
+    """A key row as the back-office lists it (made directly: the tenants here are not Enterprise)."""
+    key = ApiKey(
+        merchant_id=tenant.merchant.id,
+        name="Till",
+        prefix="lk_live_test",
+        secret_hash=f"{tenant.merchant.id:064d}",
+    )
+    session.add(key)
+    session.flush()
+    return key
+
+
 @dataclass(frozen=True)
 class Kind:
     """What an id argument names, and how to make one such object in a given tenant."""
@@ -113,6 +127,7 @@ ID_ARGUMENTS: dict[str, Kind] = {
     "reward_id": Kind(Reward, lambda s, t: factories.make_reward(s, t)),
     "tier_id": Kind(LoyaltyTier, lambda s, t: factories.make_tier(s, t, name="Gold", min_points=1)),
     "transaction_id": Kind(LoyaltyTransaction, lambda s, t: _purchase(s, t)),
+    "api_key_id": Kind(ApiKey, lambda s, t: _api_key(s, t)),
     "segment_id": Kind(Segment, lambda s, t: _segment(s, t)),
     "campaign_id": Kind(Campaign, lambda s, t: _campaign(s, t)),
     "promotion_id": Kind(Promotion, _promotion),

@@ -153,7 +153,8 @@ def build_document() -> dict[str, Any]:
             "description": (
                 "The REST API for your own systems (till, e-shop): members, points, rewards, "
                 "vouchers and promotions. Included in the Enterprise offering. Authenticate "
-                "with `Authorization: Bearer <API key>`; owners create keys in the back-office."
+                "with the header Authorization: Bearer <API key>; owners create keys in the "
+                "back-office."
             ),
         },
         "servers": [{"url": "/"}],

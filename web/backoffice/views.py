@@ -47,6 +47,7 @@ def member(member_id: int) -> str:
 
 # Pages kept in their own modules register their routes on this blueprint when imported.
 from web.backoffice import (  # noqa: E402, F401
+    api_keys,  # API keys for the merchant's own systems (Enterprise)
     campaigns,  # campaigns, their progress, automations
     dashboard,  # the home page: the dashboard
     mail,  # sent mail (the local log)
