@@ -1,4 +1,4 @@
-"""Command-line entry points: `flask demo seed`, `flask wallet ...`; later member imports."""
+"""Command-line entry points: `flask demo seed`, `flask wallet ...`, `flask members import`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 
 from loyalty import demo as demo_data
 from wallet import cli as wallet_cli
-from web import api_keys_cli, merchant_cli
+from web import api_keys_cli, members_cli, merchant_cli
 from web.extensions import db
 
 demo = AppGroup("demo", help="Demo merchants, staff and members for trying the platform locally.")
@@ -58,3 +58,4 @@ def register(app: Flask) -> None:
     wallet_cli.register(app)
     merchant_cli.register(app)
     api_keys_cli.register(app)
+    members_cli.register(app)

@@ -12,6 +12,7 @@ from loyalty.models.campaigns import (
     Segment,
 )
 from loyalty.models.conversation import Conversation
+from loyalty.models.imports import ImportStatus, MemberImport
 from loyalty.models.jobs import JobOutcome, JobRun
 from loyalty.models.ledger import LoyaltyTransaction, PointLot, TransactionType
 from loyalty.models.member import (
@@ -61,12 +62,14 @@ __all__ = [
     "Customer",
     "ExpiryPolicy",
     "IdempotencyRecord",
+    "ImportStatus",
     "JobOutcome",
     "JobRun",
     "LoyaltyMember",
     "LoyaltyProgram",
     "LoyaltyTier",
     "LoyaltyTransaction",
+    "MemberImport",
     "MemberStatus",
     "Membership",
     "Merchant",

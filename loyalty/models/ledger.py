@@ -31,6 +31,8 @@ class LoyaltyTransaction(Base):
         Index("ix_loyalty_transactions_member_created", "member_id", "created_at"),
         Index("ix_loyalty_transactions_merchant_created", "merchant_id", "created_at"),
         Index("ix_loyalty_transactions_reverses", "reverses_id"),
+        # The back-office's "visited this shop" member filter (a semi-join on shop).
+        Index("ix_loyalty_transactions_shop_member", "shop_id", "member_id"),
         Index("ix_loyalty_transactions_reference", "merchant_id", "reference_type", "reference_id"),
     )
 

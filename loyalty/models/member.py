@@ -109,6 +109,14 @@ class LoyaltyMember(Base):
         Index("ix_loyalty_members_merchant_enrolled", "merchant_id", "enrolled_at"),
         Index("ix_loyalty_members_program_activity", "program_id", "last_activity_at"),
         Index("ix_loyalty_members_program_updated", "program_id", "updated_at"),
+        # Card number prefix search in the back-office (the unique key is per programme, and
+        # without pattern ops PostgreSQL cannot serve `LIKE '1234%'` from it in every collation).
+        Index(
+            "ix_loyalty_members_merchant_card",
+            "merchant_id",
+            "card_number",
+            postgresql_ops={"card_number": "varchar_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.db import utcnow
-from loyalty.errors import InvalidInput, InvalidToken
+from loyalty.errors import InvalidInput, InvalidToken, MemberNotActive
 from loyalty.identity import normalize_email, normalize_phone
 from loyalty.models import (
     Customer,
@@ -31,10 +31,13 @@ from loyalty.models import (
     OutboxChannel,
     OutboxMessage,
     PointLot,
+    Role,
     TransactionType,
 )
 from loyalty.models.access import MemberAccessToken
 from loyalty.notify import outbox
+from loyalty.services import audit
+from loyalty.services.actors import Actor
 from loyalty.services.expiry import months_before
 from loyalty.services.tiers import QUALIFYING_TYPES, REFUND_REFERENCE
 
@@ -258,16 +261,18 @@ def complete_welcome(
     link_url: LinkUrl,
     links: dict[str, str],
     now: datetime | None = None,
+    dedupe_key: str | None = None,
 ) -> OutboxMessage | None:
     """Add the member page link and the card links to the queued welcome message.
 
     `enroll` queues the welcome with what the core knows; URLs are the web's business, so the
     web adds them before its commit. A message already on its way is left alone.
+    `dedupe_key` names a resent welcome (`resend_welcome`) instead of the first one.
     """
     message = session.scalars(
         select(OutboxMessage).where(
             OutboxMessage.merchant_id == member.merchant_id,
-            OutboxMessage.dedupe_key == f"welcome:{member.id}",
+            OutboxMessage.dedupe_key == (dedupe_key or f"welcome:{member.id}"),
         )
     ).one_or_none()
     if message is None or message.payload.get("links"):
@@ -281,6 +286,54 @@ def complete_welcome(
         "links": {**links, "member_page": link_url(member.program, token)},
         "link_valid_days": WELCOME_TTL.days,
     }
+    session.flush()
+    return message
+
+
+def resend_welcome(
+    session: Session, *, member: LoyaltyMember, actor: Actor, now: datetime | None = None
+) -> OutboxMessage:
+    """Queue the welcome message again, from the back-office; one per member and minute.
+
+    It goes to the e-mail address if there is one, else by SMS, through the outbox like every
+    message (opt-outs and quiet hours apply at send time). The web adds the links with
+    `complete_welcome(..., dedupe_key=message.dedupe_key)`.
+    """
+    actor.require_role(Role.MANAGER, "resend the welcome message")
+    customer = member.customer
+    if member.status == MemberStatus.CLOSED or customer.erased_at is not None:
+        raise MemberNotActive("This card is closed: no message can go to its holder.")
+    if not customer.email and not customer.phone:
+        raise InvalidInput(
+            "This member has no e-mail address or phone number to send the welcome to.",
+            field="channel",
+        )
+    now = now or utcnow()
+    message = outbox.enqueue(
+        session,
+        merchant_id=member.merchant_id,
+        member_id=member.id,
+        channel=OutboxChannel.EMAIL if customer.email else OutboxChannel.SMS,
+        template="welcome",
+        address=customer.email or customer.phone or "",
+        payload={
+            "name": customer.name,
+            "card_number": member.card_number,
+            "program": member.program.name,
+            "signup_bonus": 0,  # the bonus was for joining; a resend does not promise it again
+            "language": customer.language,
+        },
+        dedupe_key=f"welcome:{member.id}:resent:{now:%Y%m%d%H%M}",
+    )
+    audit.record(
+        session,
+        merchant_id=member.merchant_id,
+        actor=actor,
+        action="member.welcome_resent",
+        target_type="member",
+        target_id=member.id,
+        channel=message.channel.value,
+    )
     session.flush()
     return message
 

@@ -7,9 +7,12 @@ this test does not know fails loudly until someone registers it here.
 
 from __future__ import annotations
 
+import io
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +26,7 @@ from loyalty.models import (
     LoyaltyMember,
     LoyaltyTier,
     LoyaltyTransaction,
+    MemberImport,
     Membership,
     Promotion,
     PromotionType,
@@ -113,6 +117,20 @@ def _api_key(session: Session, tenant: factories.Tenant) -> ApiKey:
     return key
 
 
+def _import(session: Session, tenant: factories.Tenant) -> MemberImport:
+    """An uploaded CSV waiting for its columns, saved in a temporary directory."""
+    from loyalty.services import member_import
+
+    return member_import.save_upload(
+        session,
+        merchant=tenant.merchant,
+        actor=factories.actor_for(factories.make_user(session, tenant)),
+        filename="members.csv",
+        stream=io.BytesIO(b"name,email\nAnna,anna@example.com\n"),
+        directory=Path(tempfile.mkdtemp(prefix="isolation-imports-")),
+    )
+
+
 @dataclass(frozen=True)
 class Kind:
     """What an id argument names, and how to make one such object in a given tenant."""
@@ -130,6 +148,7 @@ ID_ARGUMENTS: dict[str, Kind] = {
     "api_key_id": Kind(ApiKey, lambda s, t: _api_key(s, t)),
     "segment_id": Kind(Segment, lambda s, t: _segment(s, t)),
     "campaign_id": Kind(Campaign, lambda s, t: _campaign(s, t)),
+    "import_id": Kind(MemberImport, _import),
     "promotion_id": Kind(Promotion, _promotion),
     "endpoint_id": Kind(WebhookEndpoint, factories.make_webhook_endpoint),
     "delivery_id": Kind(WebhookDelivery, factories.make_webhook_delivery),

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint
 from sqlalchemy import func
-from sqlalchemy.orm import joinedload
 
-from loyalty.models import LoyaltyMember, Role
+from loyalty.models import Role
 from web.extensions import db
-from web.staff.panels import member_panel
 from web.tenancy import (
     enforce_role,
-    page_number,
     tenant_select,
 )
 
@@ -29,28 +26,14 @@ def count(model: type) -> int:
     return db.session.scalar(tenant_select(model, func.count(model.id))) or 0
 
 
-@blueprint.get("/members")
-def members() -> str:
-    statement = (
-        tenant_select(LoyaltyMember)
-        .options(joinedload(LoyaltyMember.customer))
-        .order_by(LoyaltyMember.enrolled_at.desc(), LoyaltyMember.id.desc())
-    )
-    page = db.paginate(statement, page=page_number(), per_page=PER_PAGE, error_out=False)
-    return render_template("backoffice/members.html", page=page)
-
-
-@blueprint.get("/members/<int:member_id>")
-def member(member_id: int) -> str:
-    return render_template("backoffice/member.html", panel=member_panel(member_id))
-
-
 # Pages kept in their own modules register their routes on this blueprint when imported.
 from web.backoffice import (  # noqa: E402, F401
     api_keys,  # API keys for the merchant's own systems (Enterprise)
     campaigns,  # campaigns, their progress, automations
     dashboard,  # the home page: the dashboard
+    imports,  # CSV import of members
     mail,  # sent mail (the local log)
+    members,  # members list and page, exports
     onboarding,  # offering choice, go-live checklist
     poster,  # the counter poster
     promotions,  # programme catalogue: promotions

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
 from loyalty import offerings
 from loyalty.db import utcnow
@@ -14,6 +14,7 @@ from loyalty.identity import format_card_number
 from loyalty.models import LoyaltyMember, LoyaltyTransaction, Promotion, Reward, Shop, Voucher
 from loyalty.offerings import Feature
 from loyalty.services import promotions, rewards, vouchers
+from loyalty.services.paging import Page, clamp
 from web.extensions import db
 from web.tenancy import tenant_get_or_404, tenant_select
 
@@ -36,6 +37,8 @@ class MemberPanel:
     name: str
     card_number: str
     ledger: list[LedgerLine]
+    # The back-office pages through the whole ledger; the till shows the last rows only.
+    ledger_page: Page[LedgerLine] | None = None
 
 
 def ledger_select() -> Select:
@@ -61,15 +64,30 @@ def ledger_lines(statement: Select) -> list[LedgerLine]:
     ]
 
 
-def member_panel(member_id: int) -> MemberPanel:
-    """The member of the current merchant with this id (404 otherwise) and its last ledger rows."""
+def member_panel(member_id: int, *, ledger_page: int | None = None) -> MemberPanel:
+    """The member of the current merchant with this id (404 otherwise) and its ledger rows.
+
+    Without `ledger_page`: the last rows (the till). With it: that page of the whole ledger.
+    """
     member = tenant_get_or_404(LoyaltyMember, member_id)
     customer = member.customer
     name = "(erased customer)" if customer.erased_at else (customer.name or "(no name)")
-    rows = ledger_lines(
-        ledger_select().where(LoyaltyTransaction.member_id == member.id).limit(LEDGER_ROWS)
+    mine = ledger_select().where(LoyaltyTransaction.member_id == member.id)
+    if ledger_page is None:
+        rows = ledger_lines(mine.limit(LEDGER_ROWS))
+        return MemberPanel(member, name, format_card_number(member.card_number), rows)
+    total = (
+        db.session.scalar(
+            select(func.count(LoyaltyTransaction.id)).where(
+                LoyaltyTransaction.member_id == member.id
+            )
+        )
+        or 0
     )
-    return MemberPanel(member, name, format_card_number(member.card_number), rows)
+    number = clamp(ledger_page, total, LEDGER_ROWS)
+    rows = ledger_lines(mine.limit(LEDGER_ROWS).offset((number - 1) * LEDGER_ROWS))
+    page = Page(rows, total, number, LEDGER_ROWS)
+    return MemberPanel(member, name, format_card_number(member.card_number), rows, page)
 
 
 # --- the till: what the cashier can do with the member in front of them ---------------------
