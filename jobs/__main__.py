@@ -39,6 +39,8 @@ SCHEDULE = (
     ("points_expiry", tasks.points_expiry, {"minutes": 15}),
     ("expiry_reminder", tasks.expiry_reminders, {"minutes": 15}),
     ("birthday_bonus", tasks.birthday_bonuses, {"minutes": 15}),
+    ("welcome_series", tasks.welcome_series, {"minutes": 15}),
+    ("win_back", tasks.win_back, {"minutes": 15}),
     ("tier_evaluation", tasks.tier_evaluation, {"minutes": 15}),
     ("data_retention", tasks.data_retention, {"hours": 6}),
 )

@@ -18,6 +18,7 @@ from jobs.runs import run_job
 from jobs.senders import Senders
 from loyalty.db import utcnow
 from loyalty.models import (
+    AutomationKey,
     JobRun,
     LoyaltyMember,
     LoyaltyProgram,
@@ -30,7 +31,7 @@ from loyalty.models import (
 )
 from loyalty.notify import outbox, rules
 from loyalty.notify.delivery import Deliverer, DeliveryPolicy
-from loyalty.services import idempotency
+from loyalty.services import automations, idempotency
 from loyalty.services.bonuses import grant_birthday_bonuses
 from loyalty.services.campaigns import run_due
 from loyalty.services.expiry import expire_points
@@ -166,6 +167,8 @@ def expiry_work(session: Session, program: LoyaltyProgram, today, now) -> dict[s
 
 
 def expiry_reminder_work(session: Session, program: LoyaltyProgram, today, now) -> dict[str, Any]:
+    if not automations.is_enabled(session, program.merchant_id, AutomationKey.EXPIRY_REMINDER):
+        return {"reminders": 0}  # the merchant switched it off (back-office, Automations)
     zone = rules.merchant_zone(session, program.merchant_id)
     return {
         "reminders": queue_expiry_reminders(
@@ -213,6 +216,22 @@ def queue_tier_message(session: Session, change: TierChange, today) -> None:
         },
         dedupe_key=f"tier_changed:{member.id}:{today}",
     )
+
+
+def welcome_series_work(session: Session, program: LoyaltyProgram, today, now) -> dict[str, Any]:
+    return {"messages": automations.queue_welcome_series(session, program=program, now=now)}
+
+
+def win_back_work(session: Session, program: LoyaltyProgram, today, now) -> dict[str, Any]:
+    return {"messages": automations.queue_win_back(session, program=program, now=now)}
+
+
+def welcome_series() -> None:
+    daily("welcome_series", welcome_series_work)
+
+
+def win_back() -> None:
+    daily("win_back", win_back_work)
 
 
 def points_expiry() -> None:

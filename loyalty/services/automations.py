@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -18,8 +19,20 @@ from sqlalchemy.orm import Session
 
 from loyalty import offerings
 from loyalty.errors import InvalidInput
-from loyalty.models import AutomationKey, AutomationSetting, Merchant
-from loyalty.notify import campaign_texts
+from loyalty.models import (
+    AutomationKey,
+    AutomationSetting,
+    ChannelIdentity,
+    ChannelKind,
+    Customer,
+    LoyaltyMember,
+    LoyaltyProgram,
+    MemberStatus,
+    Merchant,
+    OutboxChannel,
+    OutboxMessage,
+)
+from loyalty.notify import campaign_texts, outbox
 from loyalty.offerings import Feature
 
 
@@ -142,3 +155,178 @@ def set_automation(
     row.settings = settings
     session.flush()
     return state(session, merchant.id, key)
+
+
+# --- queueing the automated messages (called by the worker's daily jobs and by tier changes) --
+
+MARKETING_ORDER = (
+    (ChannelKind.TELEGRAM, OutboxChannel.TELEGRAM, "marketing_telegram"),
+    (ChannelKind.SMS, OutboxChannel.SMS, "marketing_sms"),
+    (ChannelKind.EMAIL, OutboxChannel.EMAIL, "marketing_email"),
+)
+
+
+def _consented_destinations(
+    session: Session, member_ids: list[int]
+) -> dict[int, tuple[OutboxChannel, str]]:
+    """Per member, the first channel (Telegram, SMS, e-mail) not opted out and consented to."""
+    found: dict[int, dict[ChannelKind, str]] = {}
+    consents: dict[int, dict[str, Any]] = {}
+    for member_id, kind, address, granted in session.execute(
+        select(
+            ChannelIdentity.member_id,
+            ChannelIdentity.kind,
+            ChannelIdentity.address,
+            Customer.consents,
+        )
+        .join(LoyaltyMember, LoyaltyMember.id == ChannelIdentity.member_id)
+        .join(Customer, Customer.id == LoyaltyMember.customer_id)
+        .where(
+            ChannelIdentity.member_id.in_(member_ids),
+            ChannelIdentity.opted_out_at.is_(None),
+            Customer.erased_at.is_(None),
+        )
+        .order_by(ChannelIdentity.id)
+    ):
+        found.setdefault(member_id, {}).setdefault(ChannelKind(kind), address)
+        consents[member_id] = granted or {}
+    chosen: dict[int, tuple[OutboxChannel, str]] = {}
+    for member_id, addresses in found.items():
+        for kind, channel, consent in MARKETING_ORDER:
+            if kind in addresses and (consents[member_id].get(consent) or {}).get("granted"):
+                chosen[member_id] = (channel, addresses[kind])
+                break
+    return chosen
+
+
+def _queue(
+    session: Session,
+    *,
+    program: LoyaltyProgram,
+    key: AutomationKey,
+    text: str,
+    targets: dict[int, tuple[OutboxChannel, str]],
+    dedupe: dict[int, str],
+) -> int:
+    from loyalty.services.campaigns import member_values
+
+    names = set(campaign_texts.placeholders_in(text))
+    queued = 0
+    for member_id, (channel, address) in targets.items():
+        if session.scalar(
+            select(OutboxMessage.id).where(
+                OutboxMessage.merchant_id == program.merchant_id,
+                OutboxMessage.dedupe_key == dedupe[member_id],
+            )
+        ):
+            continue
+        values = member_values(
+            session, member_id=member_id, merchant_id=program.merchant_id, names=names
+        )
+        outbox.enqueue(
+            session,
+            merchant_id=program.merchant_id,
+            member_id=member_id,
+            channel=channel,
+            template=f"automation_{key.value}",
+            address=address,
+            payload={
+                "text": campaign_texts.render(text, values),
+                "subject": f"{program.name}: {AUTOMATIONS[key].label.lower()}",
+                "program": program.name,
+            },
+            dedupe_key=dedupe[member_id],
+        )
+        queued += 1
+    return queued
+
+
+def _members(session: Session, program: LoyaltyProgram, *conditions) -> list[LoyaltyMember]:
+    return list(
+        session.scalars(
+            select(LoyaltyMember)
+            .join(Customer, Customer.id == LoyaltyMember.customer_id)
+            .where(
+                LoyaltyMember.program_id == program.id,
+                LoyaltyMember.status == MemberStatus.ACTIVE,
+                Customer.erased_at.is_(None),
+                *conditions,
+            )
+            .order_by(LoyaltyMember.id)
+        )
+    )
+
+
+def queue_welcome_series(session: Session, *, program: LoyaltyProgram, now: datetime) -> int:
+    """Members who joined `days` ago (a 2-day window, for a missed night) and have not been back."""
+    current = state(session, program.merchant_id, AutomationKey.WELCOME_SERIES)
+    if not current.enabled or not current.days:
+        return 0
+    due = now - timedelta(days=current.days)
+    members = _members(
+        session,
+        program,
+        LoyaltyMember.enrolled_at <= due,
+        LoyaltyMember.enrolled_at > due - timedelta(days=2),
+        # Not back since their first days (no portable column + interval in SQL: a bound).
+        LoyaltyMember.last_activity_at < due + timedelta(days=1),
+    )
+    targets = _consented_destinations(session, [m.id for m in members])
+    return _queue(
+        session,
+        program=program,
+        key=AutomationKey.WELCOME_SERIES,
+        text=current.text,
+        targets=targets,
+        dedupe={m.id: f"welcome_series:{m.id}" for m in members},
+    )
+
+
+def queue_win_back(session: Session, *, program: LoyaltyProgram, now: datetime) -> int:
+    """Members whose last visit was `days` ago (2-day window); once per absence."""
+    current = state(session, program.merchant_id, AutomationKey.WIN_BACK)
+    if not current.enabled or not current.days:
+        return 0
+    due = now - timedelta(days=current.days)
+    members = _members(
+        session,
+        program,
+        LoyaltyMember.last_activity_at <= due,
+        LoyaltyMember.last_activity_at > due - timedelta(days=2),
+    )
+    targets = _consented_destinations(session, [m.id for m in members])
+    return _queue(
+        session,
+        program=program,
+        key=AutomationKey.WIN_BACK,
+        text=current.text,
+        targets=targets,
+        dedupe={m.id: f"win_back:{m.id}:{m.last_activity_at:%Y%m%d}" for m in members},
+    )
+
+
+def congratulate_tier_ups(
+    session: Session, *, program: LoyaltyProgram, upgrades: dict[int, int], now: datetime
+) -> int:
+    """`upgrades`: member id → new tier id. A status notice: the preferred channel, no consent."""
+    if not upgrades:
+        return 0
+    current = state(session, program.merchant_id, AutomationKey.TIER_UP)
+    if not current.enabled:
+        return 0
+    from loyalty.services.receipts import preferred_destination
+
+    targets: dict[int, tuple[OutboxChannel, str]] = {}
+    for member_id in upgrades:
+        member = session.get(LoyaltyMember, member_id)
+        destination = preferred_destination(session, member) if member is not None else None
+        if destination is not None:
+            targets[member_id] = (destination.channel, destination.address)
+    return _queue(
+        session,
+        program=program,
+        key=AutomationKey.TIER_UP,
+        text=current.text,
+        targets=targets,
+        dedupe={m: f"tier_up:{m}:{t}:{now:%Y-%m-%d}" for m, t in upgrades.items()},
+    )

@@ -399,7 +399,7 @@ def schedule(session: Session, campaign: Campaign, *, now: datetime | None = Non
     if campaign.status != CampaignStatus.DRAFT:
         raise InvalidInput(f"This campaign is already {campaign.status.value}.")
     if campaign.schedule == CampaignSchedule.NOW or campaign.send_at is None:
-        raise InvalidInput("Choose a send time first, or use Start to send now.")
+        raise InvalidInput("Choose a send time first, or use Send now.")
     if campaign.send_at <= now and campaign.schedule == CampaignSchedule.AT:
         raise InvalidInput("The send time has passed. Choose a new one.", field="send_at")
     campaign.status = CampaignStatus.SCHEDULED
@@ -560,16 +560,22 @@ class Prepared:
     wrote_ledger: bool = False  # commit before the (slow) send so no member row stays locked
 
 
-def _values(
-    session: Session, message: OutboxMessage, campaign: Campaign, names: set[str]
+def member_values(
+    session: Session,
+    *,
+    member_id: int,
+    merchant_id: int,
+    names: set[str],
+    with_reward: bool = True,
 ) -> dict[str, Any]:
+    """The placeholder values of one member; the costly ones only when `names` uses them."""
     row = session.execute(
         select(Customer.name, LoyaltyMember.points_balance, LoyaltyTier.name, Merchant.timezone)
         .select_from(LoyaltyMember)
         .join(Customer, Customer.id == LoyaltyMember.customer_id)
         .join(Merchant, Merchant.id == LoyaltyMember.merchant_id)
         .outerjoin(LoyaltyTier, LoyaltyTier.id == LoyaltyMember.tier_id)
-        .where(LoyaltyMember.id == message.member_id)
+        .where(LoyaltyMember.id == member_id)
     ).one_or_none()
     if row is None:
         return {}
@@ -582,7 +588,7 @@ def _values(
     if "expiry_date" in names:
         expires = session.scalar(
             select(func.min(PointLot.expires_at)).where(
-                PointLot.member_id == message.member_id,
+                PointLot.member_id == member_id,
                 PointLot.remaining > 0,
                 PointLot.expires_at.is_not(None),
             )
@@ -595,18 +601,18 @@ def _values(
             session.scalar(
                 select(Shop.name)
                 .join(LoyaltyTransaction, LoyaltyTransaction.shop_id == Shop.id)
-                .where(LoyaltyTransaction.member_id == message.member_id)
+                .where(LoyaltyTransaction.member_id == member_id)
                 .order_by(LoyaltyTransaction.created_at.desc(), LoyaltyTransaction.id.desc())
                 .limit(1)
             )
             or ""
         )
-    if "reward" in names and campaign.reward_id is None:
+    if "reward" in names and with_reward:
         values["reward"] = (
             session.scalar(
                 select(Reward.name)
                 .where(
-                    Reward.merchant_id == campaign.merchant_id,
+                    Reward.merchant_id == merchant_id,
                     Reward.active.is_(True),
                     Reward.points_cost <= points,
                 )
@@ -704,7 +710,17 @@ def prepare_message(session: Session, message: OutboxMessage, now: datetime) -> 
     names = set(campaign_texts.placeholders_in(template))
     if message.channel == OutboxChannel.EMAIL:
         names |= set(campaign_texts.placeholders_in(campaign.subject))
-    values = _values(session, message, campaign, names)
+    values = (
+        member_values(
+            session,
+            member_id=message.member_id,
+            merchant_id=campaign.merchant_id,
+            names=names,
+            with_reward=campaign.reward_id is None,
+        )
+        if message.member_id is not None
+        else {}
+    )
     if reward_text:
         values["reward"] = reward_text
     text = campaign_texts.render(template, values)

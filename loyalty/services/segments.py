@@ -294,6 +294,21 @@ def save_segment(
     return segment
 
 
+def _range(low: int | None, high: int | None, unit: str, scale: int) -> str:
+    def shown(value: int) -> str:
+        if scale == 100:
+            return f"€{value / 100:,.2f}"
+        return f"{value:,}{unit.removesuffix('s') if value == 1 else unit}"
+
+    if low is not None and high is not None:
+        return f"{shown(low)} to {shown(high)}"
+    if low is not None:
+        return f"at least {shown(low)}"
+    if high is not None:
+        return f"at most {shown(high)}"
+    return ""
+
+
 def describe(session: Session, segment_definition: Mapping[str, Any]) -> list[str]:
     """The filters in words, for lists and the campaign page."""
     d = segment_definition
@@ -303,18 +318,18 @@ def describe(session: Session, segment_definition: Mapping[str, Any]) -> list[st
             select(LoyaltyTier.name).where(LoyaltyTier.id.in_(d["tier_ids"]))
         ).all()
         words.append("tier " + " or ".join(names))
-    if d.get("points_min") is not None or d.get("points_max") is not None:
-        words.append(f"points {d.get('points_min', 0)}–{d.get('points_max', '∞')}")
+    for low, high, unit, scale in (
+        ("points_min", "points_max", " points", 1),
+        ("visits_min", "visits_max", " visits", 1),
+        ("spend_min_cents", "spend_max_cents", "", 100),
+    ):
+        words_for = _range(d.get(low), d.get(high), unit, scale)
+        if words_for:
+            words.append(("spent " if scale == 100 else "") + words_for)
     if d.get("last_visit_within_days") is not None:
         words.append(f"visited in the last {d['last_visit_within_days']} days")
     if d.get("no_visit_for_days") is not None:
         words.append(f"no visit for {d['no_visit_for_days']} days")
-    if d.get("visits_min") is not None or d.get("visits_max") is not None:
-        words.append(f"visits {d.get('visits_min', 0)}–{d.get('visits_max', '∞')}")
-    if d.get("spend_min_cents") is not None or d.get("spend_max_cents") is not None:
-        low = d.get("spend_min_cents", 0) / 100
-        high = d.get("spend_max_cents")
-        words.append(f"spent €{low:.2f}–" + (f"€{high / 100:.2f}" if high is not None else "∞"))
     if d.get("shop_ids"):
         names = session.scalars(select(Shop.name).where(Shop.id.in_(d["shop_ids"]))).all()
         words.append("bought at " + " or ".join(names))

@@ -21,7 +21,7 @@ from loyalty.models import (
     TransactionType,
 )
 from loyalty.offerings import Feature
-from loyalty.services import events
+from loyalty.services import automations, events
 
 # What counts towards a windowed tier: points earned, bonuses, minus refunds of purchases.
 # Not every REVERSE row is a refund: a voided voucher's points come back as one, and counting
@@ -107,6 +107,8 @@ def recompute_tiers(
             if member is not None:
                 session.expire(member, ["tier_id", "tier"])
         events.tiers_changed(session, program=program, changes=changes)
+        upgrades = {c.member_id: c.new_tier_id for c in changes if c.upgrade and c.new_tier_id}
+        automations.congratulate_tier_ups(session, program=program, upgrades=upgrades, now=now)
     return changes
 
 

@@ -159,7 +159,7 @@ class CampaignForm(FlaskForm):
     schedule = RadioField(
         "When",
         choices=[
-            SelectChoice(CampaignSchedule.NOW.value, "When I press Start"),
+            SelectChoice(CampaignSchedule.NOW.value, "When I press Send now"),
             SelectChoice(CampaignSchedule.AT.value, "At a date and time"),
             SelectChoice(CampaignSchedule.RECURRING.value, "Repeatedly"),
         ],

@@ -40,6 +40,7 @@
           status = body.status;
         }
         if (LIVE.indexOf(body.status) >= 0) setTimeout(poll, 3000);
+        else window.location.reload(); // finished: the results and failures below are final
       })
       .catch(function () { setTimeout(poll, 10000); });
   }
