@@ -10,8 +10,13 @@ import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
+from email.headerregistry import Address
+from email.utils import parseaddr
 
-from loyalty.models import OutboxMessage, OutboxStatus
+from sqlalchemy.orm import object_session
+
+from loyalty import offerings
+from loyalty.models import Merchant, OutboxMessage, OutboxStatus
 from loyalty.notify import texts
 from loyalty.notify.delivery import Outcome
 
@@ -59,6 +64,26 @@ class SmtpSettings:
     timeout: float = 15.0
 
 
+def sender_for(message: OutboxMessage, default: str) -> str:
+    """The From of a member's e-mail: a white-label merchant's sender name on our address.
+
+    Only the display name changes: the address stays the platform's, whose domain is the one
+    SPF and DKIM vouch for.
+    """
+    session = object_session(message)
+    if session is None or message.merchant_id is None:
+        return default
+    merchant = session.get(Merchant, message.merchant_id)
+    if merchant is None or not offerings.has(merchant, offerings.Feature.WHITE_LABEL):
+        return default
+    name = (merchant.branding or {}).get("sender_name")
+    address = parseaddr(default)[1]
+    if not name or "@" not in address:
+        return default
+    username, _, domain = address.partition("@")
+    return str(Address(display_name=str(name), username=username, domain=domain))
+
+
 # Replies that mean "this address will never work": do not retry.
 PERMANENT_SMTP = range(550, 560)
 
@@ -83,7 +108,7 @@ class EmailSender:
     def send(self, message: OutboxMessage) -> Outcome:
         if not message.address or "@" not in message.address:
             return Outcome(OutboxStatus.SKIPPED, error="Not an e-mail address.")
-        email = texts.email_message(message, sender=self.settings.sender)
+        email = texts.email_message(message, sender=sender_for(message, self.settings.sender))
         try:
             with self._connect() as smtp:
                 if self.settings.username:

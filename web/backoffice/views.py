@@ -29,6 +29,8 @@ def count(model: type) -> int:
 # Pages kept in their own modules register their routes on this blueprint when imported.
 from web.backoffice import (  # noqa: E402, F401
     api_keys,  # API keys for the merchant's own systems (Enterprise)
+    audit,  # the audit log
+    branding,  # white-label branding
     campaigns,  # campaigns, their progress, automations
     dashboard,  # the home page: the dashboard
     imports,  # CSV import of members
