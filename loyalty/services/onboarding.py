@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -122,6 +123,11 @@ class Step:
     detail: str
 
 
+def _rate(points_per_euro: Decimal) -> str:
+    rate = format(points_per_euro.normalize(), "f")
+    return f"{rate} point" if points_per_euro == 1 else f"{rate} points"
+
+
 def checklist(session: Session, merchant: Merchant) -> list[Step]:
     progress = _progress(merchant, session)
     program = merchants.program_of(session, merchant)
@@ -156,7 +162,7 @@ def checklist(session: Session, merchant: Merchant) -> list[Step]:
             "Set up the programme",
             "programme_configured_at" in progress,
             True,
-            f"{program.name}: {program.points_per_euro.normalize()} point(s) per {program.currency}"
+            f"{program.name}: {_rate(program.points_per_euro)} per {program.currency} spent"
             if "programme_configured_at" in progress
             else "Points per euro, bonuses, expiry, colours.",
         ),

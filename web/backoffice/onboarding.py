@@ -37,6 +37,8 @@ def step_url(key: str) -> str:
     endpoint = STEP_ENDPOINTS[key]
     if endpoint not in current_app.view_functions:
         return PROMOTION_PATH
+    if key == "promotion":  # the promotion form comes back here once saved
+        return url_for(endpoint, next=url_for("backoffice.launch"))
     return url_for(endpoint)
 
 

@@ -125,7 +125,7 @@ class ShopForm(FlaskForm):
     timezone = SelectField(
         "Time zone",
         choices=[],
-        description="Receipts and opening hours are shown in this zone.",
+        description="Receipts and the till show times in this zone.",
     )
 
     def __init__(self, *args: object, **kwargs: object) -> None:
