@@ -368,6 +368,15 @@ def _seed_merchant(
         program.expiry_policy = ExpiryPolicy.AFTER_DAYS
         program.expiry_days = spec.expiry_days
     program.primary_color, program.secondary_color = spec.colors
+    # Set up and launched before its history began: the go-live checklist is long done.
+    program.launched_at = founded
+    program.settings = {
+        **(program.settings or {}),
+        "onboarding": {
+            "offering_chosen_at": founded.isoformat(),
+            "programme_configured_at": founded.isoformat(),
+        },
+    }
 
     shops = [
         merchant_service.create_shop(session, merchant=merchant, name=name, address=address)
