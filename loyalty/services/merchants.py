@@ -383,11 +383,14 @@ def _over_limit(
 ) -> list[str]:
     """What the merchant keeps that `plan` would not let them create or use."""
     notes = []
-    shop_count = session.scalar(select(func.count(Shop.id)).where(Shop.merchant_id == merchant.id))
+    # Open shops, as the limit counts them at creation (loyalty.services.shops).
+    shop_count = session.scalar(
+        select(func.count(Shop.id)).where(Shop.merchant_id == merchant.id, Shop.active.is_(True))
+    )
     if plan.max_shops is not None and (shop_count or 0) > plan.max_shops:
         notes.append(
-            f"{shop_count} shops, while {plan.label} includes {plan.max_shops}: they all keep "
-            "working, but no shop can be added."
+            f"{shop_count} open shops, while {plan.label} includes {plan.max_shops}: they all "
+            "keep working, but no shop can be added or reopened."
         )
     if offerings.Feature.TIERS in lost:
         tiers = session.scalar(

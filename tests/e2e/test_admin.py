@@ -129,7 +129,7 @@ def test_admin_downgrades_after_seeing_what_changes(client, session, admin, tena
     assert preview.status_code == 200
     html = _text(preview)
     assert "Membership tiers" in html.split('data-testid="lost"')[1]
-    assert "2 shops, while Basic includes 1" in html
+    assert "2 open shops, while Basic includes 1" in html
     assert tenant.merchant.offering == Offering.PLUS  # a preview changes nothing
 
     done = client.post(url, data={"offering": "basic", "confirmed": "yes"})

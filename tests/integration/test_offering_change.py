@@ -47,7 +47,7 @@ def test_enterprise_to_basic_lists_what_is_lost_and_what_is_over_the_limit(sessi
         == offerings.PLANS[Offering.ENTERPRISE].features - offerings.PLANS[Offering.BASIC].features
     )
     assert change.over_limit == (
-        "3 shops, while Basic includes 1: they all keep working, but no shop can be added.",
+        "3 open shops, while Basic includes 1: they all keep working, but no shop can be added or reopened.",
         "1 membership tier kept but not applied: no tier multipliers or tier pages until an upgrade.",
         "1 custom reward kept but hidden from members: only discount rewards can be redeemed.",
         "1 API key kept but refused by the API.",

@@ -13,7 +13,7 @@ from loyalty.services import merchants, platform
 from loyalty.services.actors import Actor
 from web.admin.forms import OfferingForm, StatusForm
 from web.extensions import db, login_manager
-from web.tenancy import MAX_ID, page_number, signed_in_user
+from web.tenancy import MAX_ID, display_timezone, page_number, signed_in_user
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 
@@ -65,6 +65,7 @@ def home() -> str:
         usage=platform.usage(db.session),
         plans=PLANS,
         figures=platform.merchant_figures(db.session, [merchant.id for merchant in page.items]),
+        timezone=display_timezone().key,
     )
 
 
@@ -216,6 +217,7 @@ def jobs() -> str:
         filters=filters,
         problems=problems,
         health=platform.job_health(db.session),
+        timezone=display_timezone().key,
     )
 
 
