@@ -36,6 +36,7 @@ SCHEDULE = (
     ("campaigns_due", tasks.campaigns_due, {"minutes": 1}),
     ("wallet_pass_refresh", tasks.refresh_wallet_passes, {"minutes": 1}),
     ("voucher_expiry", tasks.expire_vouchers, {"minutes": 5}),
+    ("pending_release", tasks.release_pending_points, {"minutes": 5}),
     ("points_expiry", tasks.points_expiry, {"minutes": 15}),
     ("expiry_reminder", tasks.expiry_reminders, {"minutes": 15}),
     ("birthday_bonus", tasks.birthday_bonuses, {"minutes": 15}),

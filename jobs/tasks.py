@@ -31,7 +31,7 @@ from loyalty.models import (
 )
 from loyalty.notify import outbox, rules
 from loyalty.notify.delivery import Deliverer, DeliveryPolicy
-from loyalty.services import automations, idempotency
+from loyalty.services import automations, idempotency, pending
 from loyalty.services.bonuses import grant_birthday_bonuses
 from loyalty.services.campaigns import run_due
 from loyalty.services.expiry import expire_points
@@ -117,6 +117,17 @@ def expire_vouchers_work(session: Session, now: datetime | None = None) -> dict[
 def expire_vouchers() -> None:
     ctx = context()
     run_job(ctx.sessions, "voucher_expiry", expire_vouchers_work, record_empty=False)
+
+
+def release_pending_work(session: Session, now: datetime | None = None) -> dict[str, Any]:
+    """Points whose return window has closed become spendable, for every programme at once."""
+    run = pending.release_due(session, now=now or utcnow())
+    return {"members": run.members, "points": run.points}
+
+
+def release_pending_points() -> None:
+    ctx = context()
+    run_job(ctx.sessions, "pending_release", release_pending_work, record_empty=False)
 
 
 # --- once a day per programme, on the merchant's local date ---------------------------------

@@ -37,22 +37,29 @@ from loyalty.models import (
     ChannelIdentity,
     ChannelKind,
     Conversation,
-    ExpiryPolicy,
     LoyaltyMember,
     LoyaltyProgram,
     LoyaltyTransaction,
     Merchant,
     MerchantStatus,
     OutboxChannel,
-    PointLot,
     PromotionType,
     Reward,
 )
 from loyalty.notify import outbox
 from loyalty.offerings import Feature
-from loyalty.services import audit, enroll, gdpr, lookup, rewards, tiers, vouchers
+from loyalty.services import (
+    audit,
+    enroll,
+    gdpr,
+    lookup,
+    member_access,
+    pending,
+    rewards,
+    tiers,
+    vouchers,
+)
 from loyalty.services.actors import Actor
-from loyalty.services.expiry import months_before
 from loyalty.services.promotions import active_promotions
 from loyalty_bot import keywords
 from loyalty_bot.messages import LANGUAGE_NAMES, LANGUAGES, text
@@ -602,9 +609,15 @@ class _Turn:
             upcoming = self._next_tier()
             if upcoming is not None:
                 parts.append(self.t("next_tier", points=upcoming[1], tier=upcoming[0]))
-        expiring = self._next_expiry()
+        for held in pending.pending_by_date(self.session, member_id=member.id, limit=1):
+            parts.append(
+                self.t("pending", points=held.points, date=self._date(held.available_at))
+            )
+        expiring = member_access.next_expiry(self.session, member=member, now=self.now)
         if expiring is not None:
-            parts.append(self.t("expiring", points=expiring[1], date=self._date(expiring[0])))
+            parts.append(
+                self.t("expiring", points=expiring.points, date=self._date(expiring.expires_at))
+            )
         return [Reply(" ".join(parts), self._menu())]
 
     def _next_tier(self) -> tuple[str, int] | None:
@@ -623,34 +636,6 @@ class _Turn:
             if target.min_points > int(qualifying or 0):
                 return target.name, target.min_points - int(qualifying or 0)
         return None
-
-    def _next_expiry(self) -> tuple[datetime, int] | None:
-        assert self.program is not None
-        assert self.member is not None
-        member = self.member
-        row = self.session.execute(
-            select(PointLot.expires_at, func.sum(PointLot.remaining))
-            .where(
-                PointLot.member_id == member.id,
-                PointLot.remaining > 0,
-                PointLot.expires_at.is_not(None),
-            )
-            .group_by(PointLot.expires_at)
-            .order_by(PointLot.expires_at)
-            .limit(1)
-        ).first()
-        found = (row[0], int(row[1])) if row else None
-        program = self.program
-        if (
-            program.expiry_policy == ExpiryPolicy.INACTIVITY
-            and program.expiry_inactivity_months
-            and member.points_balance > 0
-        ):
-            # All points go after N months without activity, counted from the last visit.
-            deadline = months_before(member.last_activity_at, -program.expiry_inactivity_months)
-            if found is None or deadline < found[0]:
-                found = (deadline, member.points_balance)
-        return found
 
     def card(self, *, with_text: bool = True) -> list[Reply]:
         missing = self._needs_member()

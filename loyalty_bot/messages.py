@@ -126,6 +126,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "fr": "Encore {points} pour {tier}.",
         "de": "Noch {points} bis {tier}.",
     },
+    "pending": {
+        "en": "{points} pending until {date} (the return window).",
+        "fr": "{points} en attente jusqu'au {date} (délai de retour).",
+        "de": "{points} vorgemerkt bis {date} (Rückgabefrist).",
+    },
     "expiring": {
         "en": "{points} expire on {date}.",
         "fr": "{points} expirent le {date}.",

@@ -114,11 +114,16 @@ def register_template_helpers(app: Flask) -> None:
     from web import tenancy
 
     @app.template_filter("local_time")
-    def local_time(value: datetime | None, fmt: str = "%d %b %Y, %H:%M") -> str:
-        """A UTC time from the database, shown in the shop's (or merchant's) time zone."""
+    def local_time(
+        value: datetime | None, fmt: str = "%d %b %Y, %H:%M", zone: str | None = None
+    ) -> str:
+        """A UTC time from the database, shown in the shop's (or merchant's) time zone.
+
+        Pages without a signed-in member of staff (the customer's card) pass the merchant's zone.
+        """
         if value is None:
             return ""
-        return value.astimezone(tenancy.display_timezone()).strftime(fmt)
+        return value.astimezone(tenancy.display_timezone(zone)).strftime(fmt)
 
     app.add_template_filter(format_card_number, "card_number")
 

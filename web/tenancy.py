@@ -146,10 +146,10 @@ def current_actor() -> Actor | None:
     return Actor(user_id=user.id, role=Role(membership.role), shop_id=membership.shop_id)
 
 
-def display_timezone() -> ZoneInfo:
+def display_timezone(zone: str | None = None) -> ZoneInfo:
     """Times are stored in UTC and shown in the shop's zone, else the merchant's, else UTC."""
-    name = "UTC"
-    membership = current_membership() if signed_in_user() is not None else None
+    name = zone or "UTC"
+    membership = current_membership() if zone is None and signed_in_user() is not None else None
     if membership is not None:
         name = membership.shop.timezone if membership.shop else membership.merchant.timezone
     try:

@@ -19,6 +19,9 @@ class TransactionType(enum.StrEnum):
     ADJUST = "adjust"
     REVERSE = "reverse"
     BONUS = "bonus"
+    # Pending points of a purchase became available: 0 points (the earn row counted them),
+    # the available balance moves. Written by services.pending only.
+    RELEASE = "release"
 
 
 class LoyaltyTransaction(Base):
@@ -47,6 +50,8 @@ class LoyaltyTransaction(Base):
     # With carry-over: the member's unconverted spend before and after this purchase.
     carry_in_cents: Mapped[int | None]
     carry_out_cents: Mapped[int | None]
+    # Points held for the merchant's return window become available then (None: at once).
+    available_at: Mapped[datetime | None]
     shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="SET NULL"))
     reference_type: Mapped[str | None] = mapped_column(String(40))
     reference_id: Mapped[str | None] = mapped_column(String(64))
@@ -79,6 +84,12 @@ class PointLot(Base):
             sqlite_where=text("remaining > 0"),
         ),
         Index("ix_point_lots_transaction", "transaction_id"),
+        Index(
+            "ix_point_lots_pending",
+            "available_at",
+            postgresql_where=text("available_at IS NOT NULL"),
+            sqlite_where=text("available_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -90,6 +101,8 @@ class PointLot(Base):
     points: Mapped[int]
     remaining: Mapped[int]
     expires_at: Mapped[datetime | None]
+    # Set while the lot is pending (the return window); cleared when it becomes available.
+    available_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     transaction: Mapped[LoyaltyTransaction] = relationship()

@@ -41,6 +41,7 @@ class LoyaltyProgram(Base):
     __table_args__ = (
         CheckConstraint("points_per_euro >= 0", name="rate_not_negative"),
         CheckConstraint("signup_bonus >= 0 AND birthday_bonus >= 0", name="bonuses_not_negative"),
+        CheckConstraint("pending_days >= 0 AND pending_days <= 60", name="pending_days_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,6 +57,8 @@ class LoyaltyProgram(Base):
     rounding: Mapped[Rounding] = mapped_column(str_enum(Rounding), default=Rounding.FLOOR)
     # Keep the part of a purchase below the next point for the member's next visit.
     carry_over_spend: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Days a purchase's points stay pending (the return window) before they can be spent.
+    pending_days: Mapped[int] = mapped_column(default=0, server_default="0")
     expiry_policy: Mapped[ExpiryPolicy] = mapped_column(
         str_enum(ExpiryPolicy), default=ExpiryPolicy.NONE
     )

@@ -129,7 +129,9 @@ def reverse(
         return purchase.points * cents // purchase.amount_cents
 
     points_due = due(refunded + amount) - due(refunded)
-    taken = min(points_due, member.points_balance)
+    # Inside the return window the sale's own pending points go first: they vanish from the
+    # pending figure and the spendable balance never shows them.
+    taken = min(points_due, ledger.spendable(session, member, now, own_lot_of=purchase.id))
     description = reason.strip() or f"Refund of €{amount / 100:.2f}"
     if points_due > taken:
         description += f" ({points_due - taken} points already spent, not recovered)"

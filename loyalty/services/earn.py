@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -70,6 +70,7 @@ class EarnResult:
     new_tier: str | None = None
     replayed: bool = False
     carry_cents: int | None = None  # spend counting towards the next point, with carry-over
+    pending_until: datetime | None = None  # the points are held for the return window
 
 
 def _tier_multiplier(member: LoyaltyMember) -> Decimal:
@@ -219,6 +220,7 @@ def _replayed(session: Session, transaction: LoyaltyTransaction) -> EarnResult:
         free_items=tuple(p.name for p, _ in applied if p.type == PromotionType.FREE_ITEM),
         replayed=True,
         carry_cents=transaction.carry_out_cents,
+        pending_until=transaction.available_at,
     )
 
 
@@ -246,6 +248,8 @@ def _earn_step_by_step(
     )
     claimed = promotions.claim(session, offer)
     quote = _price(member, purchase, claimed)
+    pending_days = member.program.pending_days
+    pending_until = now + timedelta(days=pending_days) if pending_days and quote.points else None
     transaction = ledger.credit(
         session,
         member=member,
@@ -262,6 +266,7 @@ def _earn_step_by_step(
         reference_id=details["reference_id"],
         carry_in_cents=quote.carry_in_cents,
         carry_out_cents=quote.carry_out_cents,
+        available_at=pending_until,
     )
     if quote.carry_out_cents is not None:
         member.spend_carry_cents = quote.carry_out_cents
@@ -298,6 +303,7 @@ def _earn_step_by_step(
         free_items=claimed.free_items,
         new_tier=new_tier.name if new_tier else None,
         carry_cents=quote.carry_out_cents,
+        pending_until=pending_until,
     )
 
 
@@ -323,6 +329,7 @@ WITH locked AS (
     JOIN merchants mer ON mer.id = m.merchant_id
     LEFT JOIN loyalty_tiers t ON t.id = m.tier_id
     WHERE m.id = :member_id AND m.status = 'active' AND NOT p.carry_over_spend
+      AND p.pending_days = 0
       AND NOT EXISTS (
           SELECT 1 FROM promotions pr
           WHERE pr.program_id = m.program_id AND pr.active
@@ -406,8 +413,8 @@ def _earn_in_one_statement(
     params = {"member_id": member.id, "amount": amount, "key": key, "now": now, **details}
     row = _Row(*driver.execute(_EARN_PSYCOPG, params).fetchone())
     if not row.eligible:
-        # A promotion is running, the programme carries spend over or the member is not
-        # active: let the general path apply the rules.
+        # A promotion is running, the programme carries spend over or holds points pending,
+        # or the member is not active: let the general path apply the rules.
         return None
     if row.transaction_id is None:
         # The insert met the unique (programme, key): this is a replay of a committed earn.

@@ -40,11 +40,16 @@ def months_before(moment: datetime, months: int) -> datetime:
 
 
 def _due_lots(program: LoyaltyProgram, now: datetime) -> ColumnElement[bool]:
-    """Open lots of this programme that expire by `now`."""
+    """Open, spendable lots of this programme that expire by `now`.
+
+    Pending lots wait for their release: the return window outlasts an expiry date only in an
+    odd configuration, and then the points expire at the first run after they are released.
+    """
     in_program = exists().where(
         LoyaltyMember.id == PointLot.member_id, LoyaltyMember.program_id == program.id
     )
     dated = PointLot.expires_at <= now
+    open_lot = (PointLot.remaining > 0) & PointLot.available_at.is_(None)
     if program.expiry_policy == ExpiryPolicy.INACTIVITY and program.expiry_inactivity_months:
         cutoff = months_before(now, program.expiry_inactivity_months)
         inactive = exists().where(
@@ -52,8 +57,8 @@ def _due_lots(program: LoyaltyProgram, now: datetime) -> ColumnElement[bool]:
             LoyaltyMember.program_id == program.id,
             LoyaltyMember.last_activity_at < cutoff,
         )
-        return (PointLot.remaining > 0) & (inactive | (in_program & dated))
-    return (PointLot.remaining > 0) & in_program & dated
+        return open_lot & (inactive | (in_program & dated))
+    return open_lot & in_program & dated
 
 
 def expire_points(

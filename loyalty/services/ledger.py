@@ -2,14 +2,15 @@
 
 Every balance change in every service goes through `credit` or `debit` (or, for the hot earn
 path and set-based expiry, a single SQL statement that keeps the same three things in step).
-Invariant: points_balance == Σ ledger points == Σ lots.remaining, and none of them below zero.
+Invariant: points_balance + pending_points == Σ ledger points == Σ lots.remaining, none below
+zero, and pending_points == Σ remaining of the lots still pending (services/pending.py).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loyalty.errors import (
@@ -28,6 +29,7 @@ from loyalty.models import (
     PointLot,
     TransactionType,
 )
+from loyalty.services import pending
 from loyalty.services.actors import Actor
 
 MAX_KEY_LENGTH = 100
@@ -110,10 +112,16 @@ def _append(
     now: datetime,
     idempotency_key: str,
     actor: Actor,
+    pending: int = 0,
     **details: object,
 ) -> LoyaltyTransaction:
-    """Move the locked member's cached balance by signed `points` and write its ledger row."""
-    member.points_balance += points
+    """Move the locked member's cached figures by signed `points` and write its ledger row.
+
+    `pending` is the part of `points` that moves pending points rather than the spendable
+    balance (a pending purchase, or a refund that takes back points still pending).
+    """
+    member.points_balance += points - pending
+    member.pending_points += pending
     if type in ACTIVITY_TYPES:
         member.last_activity_at = now
     transaction = LoyaltyTransaction(
@@ -151,8 +159,12 @@ def credit(
     reverses_id: int | None = None,
     carry_in_cents: int | None = None,
     carry_out_cents: int | None = None,
+    available_at: datetime | None = None,
 ) -> LoyaltyTransaction:
-    """Add points to a locked member: one ledger row, one lot, the cached balance."""
+    """Add points to a locked member: one ledger row, one lot, the cached balance.
+
+    With `available_at` the points are pending until then: counted, shown, not spendable.
+    """
     if points < 0:
         raise ValueError("credit takes a non-negative number of points")
     if type in LIFETIME_TYPES:
@@ -173,6 +185,8 @@ def credit(
         reverses_id=reverses_id,
         carry_in_cents=carry_in_cents,
         carry_out_cents=carry_out_cents,
+        available_at=available_at,
+        pending=points if available_at is not None else 0,
     )
     if points:
         session.add(
@@ -183,6 +197,7 @@ def credit(
                 points=points,
                 remaining=points,
                 expires_at=expires_at,
+                available_at=available_at,
                 created_at=now,
             )
         )
@@ -190,14 +205,44 @@ def credit(
     return transaction
 
 
+def pending_in_lot(session: Session, transaction_id: int) -> int:
+    """Points of this earn still pending (a refund inside the return window takes them back)."""
+    return (
+        session.scalar(
+            select(func.sum(PointLot.remaining)).where(
+                PointLot.transaction_id == transaction_id, PointLot.available_at.is_not(None)
+            )
+        )
+        or 0
+    )
+
+
+def spendable(
+    session: Session, member: LoyaltyMember, now: datetime, *, own_lot_of: int | None = None
+) -> int:
+    """What a debit may take from the locked member: the balance, after releasing pending
+    points whose window has closed, plus, for a refund, its own sale's points still pending."""
+    if member.pending_points and pending.release_due(session, now=now, member_id=member.id).members:
+        session.refresh(member)
+    own = pending_in_lot(session, own_lot_of) if own_lot_of is not None else 0
+    return member.points_balance + own
+
+
 def consume_lots(
     session: Session, *, member_id: int, points: int, prefer_lot_of: int | None = None
-) -> None:
-    """Take `points` from the member's open lots: a preferred lot first, then soonest to expire."""
+) -> int:
+    """Take `points` from the member's open lots: a preferred lot first, then soonest to expire.
+
+    Pending lots are not spendable, except the preferred one (a refund of that very sale).
+    Returns how many of the points came from pending lots.
+    """
+    spendable_lot = PointLot.available_at.is_(None)
+    if prefer_lot_of is not None:
+        spendable_lot = spendable_lot | (PointLot.transaction_id == prefer_lot_of)
     lots = list(
         session.scalars(
             select(PointLot)
-            .where(PointLot.member_id == member_id, PointLot.remaining > 0)
+            .where(PointLot.member_id == member_id, PointLot.remaining > 0, spendable_lot)
             .order_by(PointLot.expires_at.asc().nulls_last(), PointLot.id)
             .with_for_update()
         )
@@ -205,15 +250,19 @@ def consume_lots(
     if prefer_lot_of is not None:
         lots.sort(key=lambda lot: lot.transaction_id != prefer_lot_of)
     left = points
+    from_pending = 0
     for lot in lots:
         if left == 0:
             break
         take = min(lot.remaining, left)
         lot.remaining -= take
         left -= take
+        if lot.available_at is not None:
+            from_pending += take
     if left:  # the cached balance said yes but the lots disagree: never paper over that
         raise RuntimeError(f"ledger out of step for member {member_id}: {left} points missing")
     session.flush()
+    return from_pending
 
 
 def debit(
@@ -237,17 +286,21 @@ def debit(
     """Take points from a locked member; refuses rather than let the balance go below zero."""
     if points <= 0:
         raise ValueError("debit takes a positive number of points")
-    if member.points_balance < points:
+    if spendable(session, member, now, own_lot_of=prefer_lot_of) < points:
+        held = f" ({member.pending_points} more are pending)" if member.pending_points else ""
         raise InsufficientPoints(
-            f"This needs {points} points and the card has {member.points_balance}."
+            f"This needs {points} points and the card has {member.points_balance}{held}."
         )
-    consume_lots(session, member_id=member.id, points=points, prefer_lot_of=prefer_lot_of)
+    from_pending = consume_lots(
+        session, member_id=member.id, points=points, prefer_lot_of=prefer_lot_of
+    )
     member.lifetime_points = max(0, member.lifetime_points - lifetime_points)
     transaction = _append(
         session,
         member=member,
         type=type,
         points=-points,
+        pending=-from_pending,
         now=now,
         idempotency_key=idempotency_key,
         actor=actor,

@@ -416,6 +416,7 @@ def expiring_points(
         .where(
             PointLot.member_id == member.id,
             PointLot.remaining > 0,
+            PointLot.available_at.is_(None),
             PointLot.expires_at.is_not(None),
             PointLot.expires_at <= now + within,
         )
@@ -423,6 +424,14 @@ def expiring_points(
         .order_by(PointLot.expires_at)
     ).all()
     return [ExpiringPoints(at, int(points)) for at, points in rows]
+
+
+def next_expiry(
+    session: Session, *, member: LoyaltyMember, now: datetime | None = None
+) -> ExpiringPoints | None:
+    """The next date on which some of the member's points expire, and how many, however far."""
+    upcoming = expiring_points(session, member=member, now=now, within=timedelta(days=365 * 100))
+    return upcoming[0] if upcoming else None
 
 
 def history(

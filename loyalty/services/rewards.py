@@ -94,11 +94,13 @@ def redeem(
         raise RewardUnavailable(f"“{reward.name}” is no longer offered.")
     if reward.type in CUSTOM_REWARD_TYPES:
         offerings.require(member.program.merchant, Feature.CUSTOM_REWARDS)
-    if member.points_balance < reward.points_cost:
+    available = ledger.spendable(session, member, now)
+    if available < reward.points_cost:
         # Checked before touching stock, with a message that names the reward.
+        held = f" ({member.pending_points} more are pending)" if member.pending_points else ""
         raise InsufficientPoints(
             f"“{reward.name}” costs {reward.points_cost} points; the card has "
-            f"{member.points_balance}. {reward.points_cost - member.points_balance} more to go."
+            f"{available}{held}. {reward.points_cost - available} more to go."
         )
     _take_one_from_stock(session, reward)
     transaction = ledger.debit(

@@ -13,7 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loyalty.db import utcnow
-from loyalty.models import LoyaltyMember, MemberStatus, OutboxMessage, Voucher, VoucherStatus
+from loyalty.models import (
+    ExpiryPolicy,
+    LoyaltyMember,
+    MemberStatus,
+    OutboxMessage,
+    Voucher,
+    VoucherStatus,
+)
 from loyalty.models.access import MemberAccessToken
 from loyalty.services import member_access
 from loyalty.services.earn import earn
@@ -303,3 +310,15 @@ def test_the_card_shows_spend_already_counting_towards_the_next_point(app, clien
     page = text(client.get(f"/p/{tenant.program.slug}"))
     assert "6 pts" in page
     assert "€2.50 of spending already counts towards your next point" in page
+
+
+def test_the_card_shows_pending_points_and_the_next_expiry(app, client, session, tenant):
+    tenant.program.expiry_policy = ExpiryPolicy.AFTER_DAYS
+    tenant.program.expiry_days = 365
+    member = join(session, tenant, "dora@example.com", 4_000)
+    tenant.program.pending_days = 14
+    earn(session, member=member, amount_cents=1_000, idempotency_key="dora-2", shop=tenant.shop)
+    sign_in(app, client, session, member)
+    page = text(client.get(f"/p/{tenant.program.slug}"))
+    assert "10 more points become available on" in page
+    assert "Next expiry: 40 points on" in page  # pending points do not expire before release

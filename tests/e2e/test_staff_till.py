@@ -463,3 +463,17 @@ def test_receipt_and_member_panel_show_spend_carried_to_the_next_point(
     assert 'data-testid="carry">€2.00<' in page
     panel = client.get(f"/staff/members/{member.id}").get_data(as_text=True)
     assert "€2.00 towards the next point" in panel
+
+
+def test_a_purchase_in_the_return_window_shows_its_release_date(
+    client, session, tenant, member, cashier
+):
+    tenant.program.pending_days = 14
+    session.flush()
+    response = post(client, f"/staff/members/{member.id}/earn", earn_form(), as_json=False)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-testid="points">+12<' in page
+    assert 'data-testid="balance">0 pts<' in page  # not spendable yet
+    assert 'data-testid="pending-until">' in page
+    panel = client.get(f"/staff/members/{member.id}").get_data(as_text=True)
+    assert "+ 12 pending" in panel

@@ -418,3 +418,12 @@ def test_balance_tells_how_much_spend_already_counts_towards_the_next_point(sess
     member = join_by_telegram(session, tenant, chat)
     earn(session, member=member, amount_cents=3250, idempotency_key="carry-1")
     assert "€2.50 already counts towards your next point" in chat.say("balance")
+
+
+def test_balance_names_pending_points_and_when_they_become_available(session, tenant):
+    tenant.program.pending_days = 14
+    chat = Chat(session)
+    member = join_by_telegram(session, tenant, chat)
+    earn(session, member=member, amount_cents=4000, idempotency_key="pending-1", at=NOW)
+    reply = chat.say("balance")
+    assert "40 pending until 17.03.2025" in reply

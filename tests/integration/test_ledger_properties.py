@@ -1,8 +1,9 @@
-"""Any sequence of earn, redeem, adjust, refund, void, use and expiry keeps the ledger whole.
+"""Any sequence of earn, redeem, adjust, refund, void, use, expiry and release keeps the ledger whole.
 
 A hypothesis state machine drives the real services against the real database (SQLite, and
-PostgreSQL when configured). After every step: cached balance == Σ ledger == Σ lots.remaining,
-never negative; and every refusal leaves the figures exactly as they were.
+PostgreSQL when configured), with a return window the merchant switches on and off. After every
+step: balance + pending == Σ ledger == Σ lots.remaining, pending == Σ pending lots, never
+negative; and every refusal leaves the figures exactly as they were.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from loyalty.models import ExpiryPolicy, LoyaltyTransaction, Role
 from loyalty.services.corrections import adjust, reverse
 from loyalty.services.earn import earn
 from loyalty.services.expiry import expire_points
+from loyalty.services.pending import release_due
 from loyalty.services.rewards import redeem
 from loyalty.services.vouchers import use_voucher, void_voucher
 from tests import factories
@@ -168,6 +170,16 @@ def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
         def time_passes_and_points_expire(self, days: int) -> None:
             self.now += timedelta(days=days)
             expire_points(session, program=self.tenant.program, now=self.now)
+
+        @rule(days=st.sampled_from([0, 3, 14]))
+        def merchant_sets_the_return_window(self, days: int) -> None:
+            self.tenant.program.pending_days = days
+            session.flush()
+
+        @rule(days=st.integers(min_value=0, max_value=10))
+        def time_passes_and_pending_points_are_released(self, days: int) -> None:
+            self.now += timedelta(days=days)
+            release_due(session, now=self.now)
 
         @rule(purchase=purchases)
         def replay_purchase(self, purchase: int | None) -> None:
