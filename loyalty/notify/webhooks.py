@@ -29,7 +29,7 @@ from loyalty.db import utcnow
 from loyalty.models import Merchant, OutboxMessage, OutboxStatus, WebhookEndpoint
 from loyalty.notify.delivery import Outcome
 from loyalty.offerings import Feature
-from loyalty.services import webhooks
+from loyalty.services import events, webhooks
 from loyalty.services.webhooks import DisablePolicy
 
 SIGNATURE_HEADER = "Loyalty-Signature"
@@ -94,8 +94,11 @@ class WebhookSender:
         merchant = self.session.get(Merchant, message.merchant_id)
         if merchant is None or not offerings.has(merchant, Feature.WEBHOOKS):
             return "Webhooks are not included in the business's offering any more."
-        if not isinstance(payload.get("event"), dict):
+        event = payload.get("event")
+        if not isinstance(event, dict):
             return "The queued message holds no event."
+        if event.get("type") not in (*endpoint.event_types, events.TEST_EVENT):
+            return "The endpoint no longer subscribes to this event."
         return endpoint
 
     def send(self, message: OutboxMessage) -> Outcome:

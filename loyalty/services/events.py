@@ -12,13 +12,15 @@ Events carry ids and figures, not personal data: a receiver fetches the member t
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy import event, insert, inspect, select
+from sqlalchemy.orm import Session
 
 from loyalty.db import utcnow
 from loyalty.models import (
@@ -46,7 +48,15 @@ EVENT_TYPES: dict[str, str] = {
 TEST_EVENT = "webhook.test"
 
 _WEBHOOK_OFFERINGS = [plan.offering for plan in PLANS.values() if Feature.WEBHOOKS in plan.features]
-_CACHE_KEY = "loyalty.events.targets"
+# "Who listens?" is asked at most every TARGETS_TTL seconds per merchant and process: on the
+# hot paths (earn, redeem, voucher use) a query per transaction would halve throughput. Changes
+# made in this process take effect at once (see the listeners below); other processes see
+# a new or re-enabled endpoint within TARGETS_TTL. Removals are exact: the sender checks the
+# endpoint again at send time.
+TARGETS_TTL = 10.0
+_cache: dict[tuple[str, int], tuple[float, list[Target]]] = {}
+_cache_lock = threading.Lock()
+_TOUCHED = "loyalty.events.endpoints_touched"
 
 
 @dataclass(frozen=True)
@@ -68,38 +78,62 @@ def member_ref(member: LoyaltyMember) -> dict[str, Any]:
     return {"id": member.id, "card_number": member.card_number}
 
 
-def forget_targets(session: Session) -> None:
-    """Endpoints changed in this transaction: the next emit asks the database again."""
-    if isinstance(session, scoped_session):
-        session = session()
-    session.info.pop(_CACHE_KEY, None)
+def forget_targets(session: Session | None = None) -> None:
+    """Endpoints changed: the next emit in this process asks the database again."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _cache_key(session: Session, merchant_id: int) -> tuple[str, int]:
+    bind = session.get_bind()
+    return (str(getattr(bind, "engine", bind).url), merchant_id)
 
 
 def targets(session: Session, merchant_id: int) -> list[Target]:
-    """The merchant's active endpoints, once per transaction (a downgraded merchant has none)."""
-    if isinstance(session, scoped_session):  # Flask-SQLAlchemy's proxy: ask the real one
-        session = session()
-    transaction = session.get_transaction()
-    cached = session.info.get(_CACHE_KEY)
-    if cached is None or cached[0] is not transaction:
-        cached = (transaction, {})
-        session.info[_CACHE_KEY] = cached
-    known: dict[int, list[Target]] = cached[1]
-    if merchant_id not in known:
-        rows = session.execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.event_types, Merchant.slug)
-            .join(Merchant, Merchant.id == WebhookEndpoint.merchant_id)
-            .where(
-                WebhookEndpoint.merchant_id == merchant_id,
-                WebhookEndpoint.disabled_at.is_(None),
-                Merchant.offering.in_(_WEBHOOK_OFFERINGS),
-            )
-            .order_by(WebhookEndpoint.id)
-        ).all()
-        known[merchant_id] = [
-            Target(id_, frozenset(types or ()), slug) for id_, types, slug in rows
-        ]
-    return known[merchant_id]
+    """The merchant's active endpoints (none for an offering without webhooks), cached briefly."""
+    key = _cache_key(session, merchant_id)
+    now = time.monotonic()
+    hit = _cache.get(key)
+    if hit is not None and now - hit[0] < TARGETS_TTL:
+        return hit[1]
+    rows = session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.event_types, Merchant.slug)
+        .join(Merchant, Merchant.id == WebhookEndpoint.merchant_id)
+        .where(
+            WebhookEndpoint.merchant_id == merchant_id,
+            WebhookEndpoint.disabled_at.is_(None),
+            Merchant.offering.in_(_WEBHOOK_OFFERINGS),
+        )
+        .order_by(WebhookEndpoint.id)
+    ).all()
+    found = [Target(id_, frozenset(types or ()), slug) for id_, types, slug in rows]
+    with _cache_lock:
+        _cache[key] = (now, found)
+    return found
+
+
+# Which attributes of an endpoint decide where events go.
+_ROUTING = ("merchant_id", "disabled_at", "event_types")
+
+
+@event.listens_for(Session, "after_flush")
+def _endpoints_flushed(session: Session, flush_context: Any) -> None:
+    """A session wrote endpoints: this process forgets its cache now and when that work ends
+    (committed or rolled back), so it never keeps an endpoint that was rolled back."""
+    changed = any(isinstance(o, WebhookEndpoint) for o in (*session.new, *session.deleted)) or any(
+        isinstance(o, WebhookEndpoint)
+        and any(inspect(o).attrs[name].history.has_changes() for name in _ROUTING)
+        for o in session.dirty
+    )
+    if changed:
+        session.info[_TOUCHED] = True
+        forget_targets()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ended(session: Session, transaction: Any) -> None:
+    if session.info.pop(_TOUCHED, False):
+        forget_targets()
 
 
 def envelope(

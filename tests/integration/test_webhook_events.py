@@ -78,15 +78,35 @@ class StatementCounter:
         self.count += 1
 
 
-def test_without_endpoints_emit_writes_nothing_and_asks_once_per_transaction(
-    session, tenant
-) -> None:
+def test_without_endpoints_emit_writes_nothing_and_asks_once_in_a_while(session, tenant) -> None:
     session.flush()
     with StatementCounter(session) as counter:
         for _ in range(5):
             assert events.emit(session, merchant_id=tenant.merchant.id, type="x", data={}) is None
     assert counter.count == 1
     assert _events(session, tenant) == []
+
+
+def test_an_endpoint_written_elsewhere_is_seen_once_the_cache_ages(
+    session, tenant, owner, monkeypatch
+) -> None:
+    assert (
+        events.emit(session, merchant_id=tenant.merchant.id, type="points.earned", data={}) is None
+    )
+    session.execute(  # as another process would: no ORM flush here to tell this one
+        WebhookEndpoint.__table__.insert().values(
+            merchant_id=tenant.merchant.id,
+            url="https://hooks.example.com/x",
+            description="",
+            event_types=["points.earned"],
+            secret="whsec_x",
+            consecutive_failures=0,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+    )
+    monkeypatch.setattr(events, "TARGETS_TTL", 0.0)
+    assert events.emit(session, merchant_id=tenant.merchant.id, type="points.earned", data={})
 
 
 def test_an_event_goes_to_each_active_endpoint_subscribed_to_it(session, tenant, owner) -> None:
