@@ -48,7 +48,7 @@ from loyalty.models import (
 )
 from loyalty.notify import campaign_texts, outbox
 from loyalty.offerings import Feature
-from loyalty.services import ledger, segments
+from loyalty.services import events, ledger, segments
 from loyalty.services.actors import Actor
 from loyalty.services.rewards import new_voucher_code
 
@@ -673,6 +673,21 @@ def _issue_voucher(
     )
     session.add(voucher)
     session.flush()
+    events.emit(
+        session,
+        merchant_id=campaign.merchant_id,
+        type="voucher.issued",
+        data=lambda: {
+            "member": events.member_ref(session.get(LoyaltyMember, member_id)),
+            "voucher": {
+                "id": voucher.id,
+                "code": voucher.code,
+                "reward_id": reward.id,
+                "valid_until": events.iso(voucher.valid_until),
+            },
+            "campaign_id": campaign.id,
+        },
+    )
     return voucher
 
 

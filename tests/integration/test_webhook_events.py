@@ -18,7 +18,7 @@ from loyalty.models import (
     Role,
     WebhookEndpoint,
 )
-from loyalty.services import events, webhooks
+from loyalty.services import campaigns, events, webhooks
 from loyalty.services.earn import earn
 from loyalty.services.enroll import enroll
 from loyalty.services.expiry import expire_points
@@ -300,3 +300,21 @@ def test_another_merchants_endpoint_is_not_found(session, tenant, owner) -> None
         webhooks.disable_endpoint(session, merchant=tenant.merchant, actor=owner, endpoint=theirs)
     assert theirs.active
     assert session.get(LoyaltyMember, 0) is None
+
+
+def test_a_campaign_voucher_emits_voucher_issued(session, tenant, owner) -> None:
+    from tests.integration.test_campaigns import NOON, Sender, deliverer, make_campaign, reachable
+
+    _endpoint(session, tenant, owner, ["voucher.issued"])
+    member = reachable(session, tenant)
+    reward = factories.make_reward(session, tenant, name="Free coffee")
+    campaign = make_campaign(
+        session, tenant, channels=("sms",), message="{reward}", reward_id=reward.id
+    )
+    campaigns.start(session, campaign, now=NOON)
+    deliverer(Sender()).run(session)
+    [message] = _events(session, tenant)
+    data = message.payload["event"]["data"]
+    assert data["member"] == {"id": member.id, "card_number": member.card_number}
+    assert data["campaign_id"] == campaign.id
+    assert data["voucher"]["reward_id"] == reward.id
