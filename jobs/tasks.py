@@ -31,7 +31,7 @@ from loyalty.models import (
 )
 from loyalty.notify import outbox, rules
 from loyalty.notify.delivery import Deliverer, DeliveryPolicy
-from loyalty.services import automations, idempotency, pending
+from loyalty.services import automations, idempotency, pending, webhooks
 from loyalty.services.bonuses import grant_birthday_bonuses
 from loyalty.services.campaigns import run_due
 from loyalty.services.expiry import expire_points
@@ -277,7 +277,13 @@ def retention_work(session: Session, now: datetime | None = None) -> dict[str, A
     ).rowcount
     # The public API's Idempotency-Key answers are kept 24 h (loyalty/services/idempotency.py).
     keys = idempotency.purge(session, now=now)
-    return {"job_runs": runs, "access_tokens": tokens, "idempotency_keys": keys}
+    deliveries = webhooks.purge_delivery_log(session, now=now)
+    return {
+        "job_runs": runs,
+        "access_tokens": tokens,
+        "idempotency_keys": keys,
+        "webhook_deliveries": deliveries,
+    }
 
 
 def data_retention() -> None:

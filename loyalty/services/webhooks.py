@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from loyalty import offerings
@@ -37,6 +37,7 @@ from loyalty.services import audit, events
 from loyalty.services.actors import Actor
 
 MAX_ENDPOINTS = 16
+DELIVERY_LOG_DAYS = 30  # how long the delivery log (with the bodies sent) is kept
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -448,3 +449,11 @@ def disable_for_failure(
             payload={"program": name, "url": endpoint.url, "reason": reason, "text": text},
             dedupe_key=f"webhook_disabled:{endpoint.id}:{int(now.timestamp())}:{owner.id}",
         )
+
+
+def purge_delivery_log(session: Session, *, now: datetime | None = None) -> int:
+    """Drop delivery attempts older than DELIVERY_LOG_DAYS (the nightly retention job)."""
+    cutoff = (now or utcnow()) - timedelta(days=DELIVERY_LOG_DAYS)
+    return session.execute(
+        delete(WebhookDelivery).where(WebhookDelivery.created_at < cutoff)
+    ).rowcount

@@ -321,3 +321,14 @@ def test_the_worker_plugs_in_the_webhook_sender(session) -> None:
         assert "webhook" in senders.describe().split(";")[0]
     finally:
         senders.close()
+
+
+def test_the_nightly_retention_drops_old_delivery_log_entries(session, tenant) -> None:
+    from jobs.tasks import retention_work
+
+    old = factories.make_webhook_delivery(session, tenant)
+    recent = factories.make_webhook_delivery(session, tenant)
+    old.created_at = utcnow() - timedelta(days=31)
+    session.flush()
+    assert retention_work(session)["webhook_deliveries"] == 1
+    assert session.scalars(select(WebhookDelivery.id)).all() == [recent.id]
