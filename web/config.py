@@ -68,6 +68,8 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        # Requests per API key (web/api); a limits string such as "100 per second".
+        "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "100 per second"),
         "BOOTSTRAP_SERVE_LOCAL": True,
         # A session cookie replayed from another address or browser is thrown away.
         "SESSION_PROTECTION": "strong",

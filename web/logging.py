@@ -103,6 +103,7 @@ def _finish_request(response: Response) -> Response:
     started = g.get("request_started")
     duration_ms = round((time.perf_counter() - started) * 1000, 1) if started else None
     merchant_id = session.get(MERCHANT_SESSION_KEY) if _signed_in_user_id() else None
+    merchant_id = merchant_id or g.get("api_merchant_id")  # an API request: its key's merchant
     logging.getLogger(REQUEST_LOGGER).info(
         "%s %s %s",
         request.method,

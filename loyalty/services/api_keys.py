@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from loyalty import offerings
 from loyalty.db import utcnow
@@ -92,7 +92,9 @@ def authenticate(session: Session, *, secret: str | None) -> ApiKey:
             "back-office under API keys."
         )
     key = session.scalars(
-        select(ApiKey).where(ApiKey.secret_hash == hash_secret(secret))
+        select(ApiKey)
+        .options(joinedload(ApiKey.merchant))  # every request needs both: one round trip
+        .where(ApiKey.secret_hash == hash_secret(secret))
     ).one_or_none()
     if key is None or key.revoked_at is not None:
         raise InvalidApiKey(

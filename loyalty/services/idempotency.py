@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from loyalty.db import utcnow
+from loyalty.db import is_postgres, utcnow
 from loyalty.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidInput
 from loyalty.models import IdempotencyRecord
 
@@ -69,28 +70,39 @@ def claim(
     key: str,
     fingerprint: str,
     now: datetime | None = None,
-) -> IdempotencyRecord | StoredAnswer:
-    """Take the key for this request (the caller commits at once) or return the stored answer."""
+) -> int | StoredAnswer:
+    """Take the key for this request, returning its row id (the caller commits at once, so
+    others see it), or return the stored answer of the same earlier request.
+
+    One INSERT … ON CONFLICT DO NOTHING: on PostgreSQL a concurrent insert of the same key
+    waits for the first to commit and then finds the row, never a duplicate.
+    """
     now = now or utcnow()
+    insert = pg_insert if is_postgres(session) else sqlite_insert
     for _ in range(2):  # a second round only after clearing an expired row
-        record = IdempotencyRecord(
-            merchant_id=merchant_id,
-            key=key,
-            fingerprint=fingerprint,
-            created_at=now,
-            locked_at=now,
+        claimed = session.scalar(
+            insert(IdempotencyRecord)
+            .values(
+                merchant_id=merchant_id,
+                key=key,
+                fingerprint=fingerprint,
+                created_at=now,
+                locked_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["merchant_id", "key"])
+            .returning(IdempotencyRecord.id)
         )
-        try:
-            with session.begin_nested():
-                session.add(record)
-                session.flush()
-            return record
-        except IntegrityError:
-            pass
-        existing = session.scalars(
-            select(IdempotencyRecord)
-            .where(IdempotencyRecord.merchant_id == merchant_id, IdempotencyRecord.key == key)
-            .execution_options(populate_existing=True)
+        if claimed is not None:
+            return claimed
+        existing = session.execute(
+            select(
+                IdempotencyRecord.id,
+                IdempotencyRecord.fingerprint,
+                IdempotencyRecord.status_code,
+                IdempotencyRecord.response_body,
+                IdempotencyRecord.created_at,
+                IdempotencyRecord.locked_at,
+            ).where(IdempotencyRecord.merchant_id == merchant_id, IdempotencyRecord.key == key)
         ).one_or_none()
         if existing is None:
             continue  # released between our insert and our read: try again
@@ -109,6 +121,7 @@ def claim(
                 "A request with this Idempotency-Key is still being processed. Retry in a moment "
                 "to get its answer."
             )
+        # The request holding the key died with its worker: take over, once.
         taken = session.execute(
             update(IdempotencyRecord)
             .where(
@@ -120,8 +133,7 @@ def claim(
             .execution_options(synchronize_session=False)
         )
         if taken.rowcount == 1:
-            session.refresh(existing)
-            return existing
+            return existing.id
         raise IdempotencyInProgress(
             "A request with this Idempotency-Key is still being processed. Retry in a moment."
         )

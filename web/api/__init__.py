@@ -40,7 +40,10 @@ def authenticate() -> None:
         raise PermissionDenied(f"{key.merchant.name} is suspended: its API keys do not work.")
     api_keys.require_api_access(key)
     g.api_key = key
+    # Plain values too: they survive the commit that expires the ORM objects mid-request.
     g.api_merchant_id = key.merchant_id  # web.tenancy scopes every query to it
+    g.api_scope = key.scope
+    g.api_actor_label = f"api:{key.prefix}"
     api_keys.note_use(db.session, key=key)
 
 

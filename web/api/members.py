@@ -15,7 +15,7 @@ from web.tenancy import tenant_get_or_404, tenant_select
 
 
 def api_actor() -> Actor:
-    return Actor.system(f"api:{g.api_key.prefix}")
+    return Actor.system(g.api_actor_label)
 
 
 def member_or_404(member_id: int) -> LoyaltyMember:

@@ -127,7 +127,7 @@ def operation(
 
         @wraps(view)
         def endpoint(**path_args: Any) -> Response:
-            if writes and g.api_key.scope != ApiScope.WRITE:
+            if writes and g.api_scope != ApiScope.WRITE:
                 raise InsufficientScope(
                     "This API key is read-only. Use a key with the write scope to make changes."
                 )
@@ -148,7 +148,7 @@ def operation(
 
 def _idempotent(header: str, run: Callable[[], Response]) -> Response:
     """Claim the key (committed on its own), do the work, store the answer with the work."""
-    merchant_id = g.api_key.merchant_id
+    merchant_id = g.api_merchant_id
     key = idempotency.check_key(header)
     claimed = idempotency.claim(
         db.session,
@@ -163,7 +163,7 @@ def _idempotent(header: str, run: Callable[[], Response]) -> Response:
         replay = Response(claimed.body, status=claimed.status_code, mimetype=JSON)
         replay.headers["Idempotent-Replayed"] = "true"
         return replay
-    record_id = claimed.id
+    record_id = claimed
     g.api_ledger_key = idempotency.ledger_key(merchant_id, key)
     try:
         answer = run()

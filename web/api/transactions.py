@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from loyalty.db import utcnow
 from loyalty.models import LoyaltyMember, LoyaltyTransaction, Shop
 from loyalty.services import corrections
 from loyalty.services import earn as earning
@@ -38,9 +39,12 @@ def create_earn(body: schemas.EarnCreate) -> schemas.EarnResult:
     applied. Send basket `lines` when categories earn differently. With an Idempotency-Key a
     retry returns the first answer and credits nothing twice."""
     member = member_or_404(body.member_id)
+    now = utcnow()
+    description = f"Order {body.order_reference}" if body.order_reference else "Purchase"
     result = earning.earn(
         db.session,
         member=member,
+        at=now,
         amount_cents=body.amount_cents,
         idempotency_key=service_key(),
         actor=api_actor(),
@@ -48,11 +52,26 @@ def create_earn(body: schemas.EarnCreate) -> schemas.EarnResult:
         basket=basket(body.lines),
         reference_type=present.ORDER_REFERENCE if body.order_reference else None,
         reference_id=body.order_reference,
-        description=f"Order {body.order_reference}" if body.order_reference else "Purchase",
+        description=description,
     )
-    row = db.session.get(LoyaltyTransaction, result.transaction_id)
+    if result.replayed:  # the ledger row is an earlier one: show it as it was written
+        transaction = present.transaction(db.session.get(LoyaltyTransaction, result.transaction_id))
+    else:  # just written: what it holds is known, no need to read it back
+        transaction = schemas.Transaction(
+            id=result.transaction_id,
+            member_id=body.member_id,  # not member.id: the earn expired the loaded row
+            type="earn",
+            points=result.points,
+            balance_after=result.balance,
+            amount_cents=result.amount_cents,
+            shop_id=body.shop_id,
+            order_reference=body.order_reference,
+            reverses_id=None,
+            description=description,
+            created_at=now,
+        )
     return schemas.EarnResult(
-        transaction=present.transaction(row),
+        transaction=transaction,
         points=result.points,
         balance=result.balance,
         discount_cents=result.discount_cents,
