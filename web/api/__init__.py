@@ -112,7 +112,7 @@ def invalid(error: RequestInvalid) -> Response:
     fields = ", ".join(sorted({e["field"] for e in error.errors}))
     return web_errors.respond(
         422,
-        f"Some fields are not valid: {fields}. See `errors` for each one.",
+        f"Some fields are not valid: {fields}. The errors list says what is wrong with each.",
         extra={"code": "validation_failed", "errors": error.errors},
     )
 
