@@ -79,8 +79,11 @@ def claim(
     """
     now = now or utcnow()
     insert = pg_insert if is_postgres(session) else sqlite_insert
+    # Core on the session's connection (same transaction): these rows are never ORM objects,
+    # and every API POST pays for these statements, so skip the ORM's per-statement work.
+    connection = session.connection()
     for _ in range(2):  # a second round only after clearing an expired row
-        claimed = session.scalar(
+        claimed = connection.scalar(
             insert(IdempotencyRecord)
             .values(
                 merchant_id=merchant_id,
@@ -94,7 +97,7 @@ def claim(
         )
         if claimed is not None:
             return claimed
-        existing = session.execute(
+        existing = connection.execute(
             select(
                 IdempotencyRecord.id,
                 IdempotencyRecord.fingerprint,
@@ -107,7 +110,7 @@ def claim(
         if existing is None:
             continue  # released between our insert and our read: try again
         if existing.created_at <= now - RETENTION:
-            session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == existing.id))
+            connection.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == existing.id))
             continue
         if existing.fingerprint != fingerprint:
             raise IdempotencyKeyReused(
@@ -122,7 +125,7 @@ def claim(
                 "to get its answer."
             )
         # The request holding the key died with its worker: take over, once.
-        taken = session.execute(
+        taken = connection.execute(
             update(IdempotencyRecord)
             .where(
                 IdempotencyRecord.id == existing.id,
@@ -130,7 +133,6 @@ def claim(
                 IdempotencyRecord.locked_at == existing.locked_at,
             )
             .values(locked_at=now)
-            .execution_options(synchronize_session=False)
         )
         if taken.rowcount == 1:
             return existing.id
@@ -142,11 +144,10 @@ def claim(
 
 def store(session: Session, *, record_id: int, status_code: int, body: str) -> None:
     """Keep the answer; in the same transaction as the work, so both commit or neither does."""
-    session.execute(
+    session.connection().execute(
         update(IdempotencyRecord)
         .where(IdempotencyRecord.id == record_id)
         .values(status_code=status_code, response_body=body, locked_at=None)
-        .execution_options(synchronize_session=False)
     )
 
 
