@@ -134,3 +134,45 @@ def test_an_upgrade_after_a_downgrade_removes_the_notice(client, login_as, sessi
     html = _text(client.get("/backoffice/"))
     assert "offering-notice" not in html
     assert "<svg" in html
+
+
+def test_the_dashboard_runs_the_same_few_statements_whatever_the_number_of_members(
+    app, client, login_as, session
+):
+    """Set-based: more members and purchases add rows to the GROUP BYs, not statements."""
+    from sqlalchemy import event
+
+    tenant = _owner_of(session, login_as, Offering.ENTERPRISE)
+
+    def statements_for_one_page() -> int:
+        seen: list[str] = []
+
+        def count(conn, cursor, statement, *args) -> None:
+            seen.append(statement)
+
+        engine = session.get_bind().engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert client.get("/backoffice/?days=90").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(
+            [
+                s
+                for s in seen
+                if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))
+            ]
+        )
+
+    few = statements_for_one_page()
+    for n in range(25):
+        member = factories.make_member(session, tenant)
+        earn(
+            session,
+            member=member,
+            amount_cents=700 + n,
+            idempotency_key=f"more-{n}",
+            shop=tenant.shop,
+        )
+    assert statements_for_one_page() == few
+    assert few <= 30, few
