@@ -79,6 +79,9 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, Any]:
         # Reward pictures and white-label logos (re-encoded PNGs); shared storage when several
         # web servers run on different machines.
         "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER") or str(INSTANCE / "uploads"),
+        # Member CSV uploads wait here for their import; the import steps read them from disk,
+        # so with several web servers this must be shared storage too.
+        "MEMBER_IMPORT_DIR": env.get("MEMBER_IMPORT_DIR") or str(INSTANCE / "imports"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
         # Sign-up, password reset and invitation forms allowed per client address.
         "ACCOUNT_FORM_RATE_LIMIT": env.get("ACCOUNT_FORM_RATE_LIMIT", "10 per minute;50 per hour"),
@@ -94,5 +97,6 @@ def test_config(database_uri: str) -> dict[str, Any]:
         RATELIMIT_ENABLED=False,
         SQLALCHEMY_ENGINE_OPTIONS={},
         UPLOAD_FOLDER=tempfile.mkdtemp(prefix="loyalty-test-uploads-"),
+        MEMBER_IMPORT_DIR=tempfile.mkdtemp(prefix="loyalty-test-imports-"),
     )
     return config

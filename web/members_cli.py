@@ -26,8 +26,7 @@ OPERATOR = Actor.system("cli")
 
 
 def _directory() -> Path:
-    configured = current_app.config.get("MEMBER_IMPORT_DIR")
-    return Path(configured) if configured else Path(current_app.instance_path) / "imports"
+    return Path(current_app.config["MEMBER_IMPORT_DIR"])
 
 
 @members.command("import")

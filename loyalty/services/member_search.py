@@ -6,7 +6,8 @@ Each search text takes one indexed road, chosen by its shape, so a page costs tw
 - digits (spaces, dashes and a leading + allowed): card number prefix (loyalty_members'
   (merchant_id, card_number) pattern index) or the exact phone number (unique per merchant),
   joined as a UNION so each side keeps its index;
-- anything else: name prefix on the accent-free `name_search` ((merchant_id, name_search)).
+- anything else: name prefix on the accent-free `name_search` ((merchant_id, name_search)),
+  and for a single word also the e-mail prefix ("jean.dupont"), as a UNION of both lookups.
 """
 
 from __future__ import annotations
@@ -136,7 +137,17 @@ def _text_condition(merchant: Merchant, text: str) -> tuple[Any, bool]:
             .where(Customer.merchant_id == merchant.id, Customer.phone == phone)
         )
         return LoyaltyMember.id.in_(union_all(by_card, by_phone)), False
-    return Customer.name_search.startswith(search_key(text), autoescape=True), True
+    by_name = Customer.name_search.startswith(search_key(text), autoescape=True)
+    if " " in text:
+        return by_name, True
+    # One word may be the start of a name or of an e-mail address ("jean.dupont"): both
+    # indexed lookups, joined as a UNION so each keeps its index.
+    names = select(Customer.id).where(Customer.merchant_id == merchant.id, by_name)
+    emails = select(Customer.id).where(
+        Customer.merchant_id == merchant.id,
+        Customer.email.startswith(text.lower(), autoescape=True),
+    )
+    return Customer.id.in_(union_all(names, emails)), True
 
 
 def member_select(merchant: Merchant, filters: MemberFilters, *, now: datetime | None = None):
@@ -185,9 +196,18 @@ def member_select(merchant: Merchant, filters: MemberFilters, *, now: datetime |
 # --- a page of it -----------------------------------------------------------------------------
 
 
-def _count(session: Session, statement: Select) -> int:
-    counted = statement.order_by(None).with_only_columns(func.count(LoyaltyMember.id))
-    return session.scalar(counted) or 0
+def count_statement(statement: Select) -> Select:
+    """How many members `member_select` matches (the first of a page's two statements)."""
+    return statement.order_by(None).with_only_columns(func.count(LoyaltyMember.id))
+
+
+def rows_statement(statement: Select, *, page: int, per_page: int) -> Select:
+    """One page of `member_select`, with customer and tier in the same statement."""
+    return (
+        statement.options(contains_eager(LoyaltyMember.customer), joinedload(LoyaltyMember.tier))
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
 
 
 def find_members(
@@ -201,13 +221,9 @@ def find_members(
 ) -> Page[LoyaltyMember]:
     """One page of matching members: two statements, the count and the rows (with tier)."""
     statement = member_select(merchant, filters, now=now)
-    total = _count(session, statement)
+    total = session.scalar(count_statement(statement)) or 0
     page = clamp(page, total, per_page)
-    rows = session.scalars(
-        statement.options(contains_eager(LoyaltyMember.customer), joinedload(LoyaltyMember.tier))
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
+    rows = session.scalars(rows_statement(statement, page=page, per_page=per_page)).all()
     return Page(list(rows), total, page, per_page, filters.as_args())
 
 

@@ -16,9 +16,10 @@ CSV = b"Name,Email,Phone\nAnna,anna@example.com,\nBad,nope,\nBea,,+352621000111\
 
 @pytest.fixture(autouse=True)
 def import_dir(app, tmp_path):
+    saved = app.config["MEMBER_IMPORT_DIR"]
     app.config["MEMBER_IMPORT_DIR"] = str(tmp_path)
     yield tmp_path
-    app.config.pop("MEMBER_IMPORT_DIR")
+    app.config["MEMBER_IMPORT_DIR"] = saved
 
 
 @pytest.fixture

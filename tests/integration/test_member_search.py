@@ -43,6 +43,14 @@ def test_name_prefix_ignores_case_and_accents(session, tenant, people) -> None:
 
 def test_email_prefix_finds_the_member(session, tenant, people) -> None:
     assert _find(session, tenant, q="Marc@we") == [people["marc"].id]
+    assert _find(session, tenant, q="eloise@") == [people["eloise"].id]
+
+
+def test_one_word_finds_names_and_email_addresses_starting_with_it(session, tenant, people) -> None:
+    factories.make_member(session, tenant, name="Zoé Klein", email="webmaster@example.com")
+    marc_weber = people["marc"]  # name "Marc Weber", e-mail marc@weber.lu
+    assert _find(session, tenant, q="marc") == [marc_weber.id]
+    assert len(_find(session, tenant, q="web")) == 1  # webmaster@, not "Marc Weber"
 
 
 def test_phone_in_national_or_international_form_finds_the_member(session, tenant, people) -> None:

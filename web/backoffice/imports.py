@@ -35,9 +35,8 @@ RECENT_IMPORTS = 10
 
 
 def import_directory() -> Path:
-    """Where uploads wait for their import: MEMBER_IMPORT_DIR, else instance/imports."""
-    configured = current_app.config.get("MEMBER_IMPORT_DIR")
-    return Path(configured) if configured else Path(current_app.instance_path) / "imports"
+    """Where uploads wait for their import (MEMBER_IMPORT_DIR; default instance/imports)."""
+    return Path(current_app.config["MEMBER_IMPORT_DIR"])
 
 
 def wants_json() -> bool:
