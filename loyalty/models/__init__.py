@@ -32,7 +32,13 @@ from loyalty.models.merchant import (
     User,
 )
 from loyalty.models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
-from loyalty.models.program import ExpiryPolicy, LoyaltyProgram, LoyaltyTier, Rounding
+from loyalty.models.program import (
+    ExpiryPolicy,
+    LoyaltyProgram,
+    LoyaltyTier,
+    RefundShortfall,
+    Rounding,
+)
 from loyalty.models.promotions import Promotion, PromotionRedemption, PromotionType
 from loyalty.models.rewards import (
     CUSTOM_REWARD_TYPES,
@@ -83,6 +89,7 @@ __all__ = [
     "Promotion",
     "PromotionRedemption",
     "PromotionType",
+    "RefundShortfall",
     "Reward",
     "RewardType",
     "Role",

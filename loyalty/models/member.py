@@ -107,6 +107,7 @@ class LoyaltyMember(Base):
         CheckConstraint("lifetime_points >= 0", name="lifetime_not_negative"),
         CheckConstraint("spend_carry_cents >= 0", name="carry_not_negative"),
         CheckConstraint("pending_points >= 0", name="pending_not_negative"),
+        CheckConstraint("points_debt >= 0", name="debt_not_negative"),
         Index("ix_loyalty_members_merchant_enrolled", "merchant_id", "enrolled_at"),
         Index("ix_loyalty_members_program_activity", "program_id", "last_activity_at"),
         Index("ix_loyalty_members_program_updated", "program_id", "updated_at"),
@@ -137,6 +138,9 @@ class LoyaltyMember(Base):
     # Points of recent purchases still inside the return window: shown, not yet spendable.
     # points_balance is what can be spent; the ledger holds balance + pending.
     pending_points: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Points of refunded purchases that had already been spent, to be recovered from the
+    # member's next earnings (when the programme claws back rather than absorbs).
+    points_debt: Mapped[int] = mapped_column(default=0, server_default="0")
     tier_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_tiers.id", ondelete="SET NULL"))
     status: Mapped[MemberStatus] = mapped_column(
         str_enum(MemberStatus), default=MemberStatus.ACTIVE

@@ -24,6 +24,13 @@ from loyalty.models.columns import str_enum
 from loyalty.models.merchant import Merchant
 
 
+class RefundShortfall(enum.StrEnum):
+    """What happens when a refunded purchase's points were already spent."""
+
+    ABSORB = "absorb"  # the merchant writes them off
+    CLAW_BACK = "claw_back"  # recorded as a debt, recovered from the member's next earnings
+
+
 class Rounding(enum.StrEnum):
     FLOOR = "floor"
     ROUND = "round"  # half up
@@ -59,6 +66,9 @@ class LoyaltyProgram(Base):
     carry_over_spend: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Days a purchase's points stay pending (the return window) before they can be spent.
     pending_days: Mapped[int] = mapped_column(default=0, server_default="0")
+    refund_shortfall: Mapped[RefundShortfall] = mapped_column(
+        str_enum(RefundShortfall), default=RefundShortfall.ABSORB, server_default="absorb"
+    )
     expiry_policy: Mapped[ExpiryPolicy] = mapped_column(
         str_enum(ExpiryPolicy), default=ExpiryPolicy.NONE
     )

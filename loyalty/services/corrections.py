@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from loyalty.db import utcnow
 from loyalty.errors import InvalidInput, NotFound, NothingToReverse
 from loyalty.models import LoyaltyMember, LoyaltyTransaction, Role, Shop, TransactionType
-from loyalty.services import audit, ledger
+from loyalty.services import audit, debt, ledger
 from loyalty.services.actors import Actor
 
 MAX_ADJUSTMENT = 1_000_000
@@ -133,8 +133,12 @@ def reverse(
     # pending figure and the spendable balance never shows them.
     taken = min(points_due, ledger.spendable(session, member, now, own_lot_of=purchase.id))
     description = reason.strip() or f"Refund of €{amount / 100:.2f}"
-    if points_due > taken:
-        description += f" ({points_due - taken} points already spent, not recovered)"
+    shortfall = points_due - taken
+    if shortfall and debt.claws_back(member):
+        member.points_debt += shortfall
+        description += f" ({shortfall} points already spent, recovered from future purchases)"
+    elif shortfall:
+        description += f" ({shortfall} points already spent, not recovered)"
     common = {
         "member": member,
         "type": TransactionType.REVERSE,

@@ -31,7 +31,7 @@ from loyalty.models import (
     TransactionType,
 )
 from loyalty.offerings import PLANS, Feature
-from loyalty.services import events, ledger, promotions, tiers
+from loyalty.services import debt, events, ledger, promotions, tiers
 from loyalty.services.actors import SYSTEM, Actor
 from loyalty.services.points import (
     BasketLine,
@@ -71,6 +71,7 @@ class EarnResult:
     replayed: bool = False
     carry_cents: int | None = None  # spend counting towards the next point, with carry-over
     pending_until: datetime | None = None  # the points are held for the return window
+    debt_recovered: int = 0  # taken back for an earlier refund of points already spent
 
 
 def _tier_multiplier(member: LoyaltyMember) -> Decimal:
@@ -221,6 +222,9 @@ def _replayed(session: Session, transaction: LoyaltyTransaction) -> EarnResult:
         replayed=True,
         carry_cents=transaction.carry_out_cents,
         pending_until=transaction.available_at,
+        debt_recovered=-recovery.points
+        if (recovery := debt.recovery_of(session, transaction))
+        else 0,
     )
 
 
@@ -270,6 +274,13 @@ def _earn_step_by_step(
     )
     if quote.carry_out_cents is not None:
         member.spend_carry_cents = quote.carry_out_cents
+    recovered = debt.recover(
+        session,
+        member=member,
+        earned=transaction,
+        now=now,
+        actor=Actor(user_id=details["actor_id"]),
+    )
     promotions.record_redemptions(
         session,
         offer=claimed,
@@ -304,6 +315,7 @@ def _earn_step_by_step(
         new_tier=new_tier.name if new_tier else None,
         carry_cents=quote.carry_out_cents,
         pending_until=pending_until,
+        debt_recovered=-recovered.points if recovered else 0,
     )
 
 
@@ -329,7 +341,7 @@ WITH locked AS (
     JOIN merchants mer ON mer.id = m.merchant_id
     LEFT JOIN loyalty_tiers t ON t.id = m.tier_id
     WHERE m.id = :member_id AND m.status = 'active' AND NOT p.carry_over_spend
-      AND p.pending_days = 0
+      AND p.pending_days = 0 AND m.points_debt = 0
       AND NOT EXISTS (
           SELECT 1 FROM promotions pr
           WHERE pr.program_id = m.program_id AND pr.active
@@ -414,7 +426,7 @@ def _earn_in_one_statement(
     row = _Row(*driver.execute(_EARN_PSYCOPG, params).fetchone())
     if not row.eligible:
         # A promotion is running, the programme carries spend over or holds points pending,
-        # or the member is not active: let the general path apply the rules.
+        # the member owes points of a refund or is not active: the general path applies the rules.
         return None
     if row.transaction_id is None:
         # The insert met the unique (programme, key): this is a replay of a committed earn.

@@ -19,6 +19,7 @@ from loyalty.models import (
     MemberStatus,
     Offering,
     OutboxMessage,
+    RefundShortfall,
     RewardType,
     Role,
     TransactionType,
@@ -477,3 +478,15 @@ def test_a_purchase_in_the_return_window_shows_its_release_date(
     assert 'data-testid="pending-until">' in page
     panel = client.get(f"/staff/members/{member.id}").get_data(as_text=True)
     assert "+ 12 pending" in panel
+
+
+def test_the_receipt_shows_points_recovered_for_an_earlier_refund(
+    client, session, tenant, member, cashier
+):
+    tenant.program.refund_shortfall = RefundShortfall.CLAW_BACK
+    member.points_debt = 5
+    session.flush()
+    response = post(client, f"/staff/members/{member.id}/earn", earn_form(), as_json=False)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-testid="recovered">-5 pts<' in page
+    assert 'data-testid="balance">7 pts<' in page  # 12 earned, 5 of them owed

@@ -24,7 +24,7 @@ from hypothesis.stateful import (
 from sqlalchemy.orm import Session
 
 from loyalty.errors import LoyaltyError
-from loyalty.models import ExpiryPolicy, LoyaltyTransaction, Role
+from loyalty.models import ExpiryPolicy, LoyaltyTransaction, RefundShortfall, Role
 from loyalty.services.corrections import adjust, reverse
 from loyalty.services.earn import earn
 from loyalty.services.expiry import expire_points
@@ -170,6 +170,11 @@ def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
         def time_passes_and_points_expire(self, days: int) -> None:
             self.now += timedelta(days=days)
             expire_points(session, program=self.tenant.program, now=self.now)
+
+        @rule(policy=st.sampled_from(list(RefundShortfall)))
+        def merchant_chooses_who_bears_spent_refunds(self, policy: RefundShortfall) -> None:
+            self.tenant.program.refund_shortfall = policy
+            session.flush()
 
         @rule(days=st.sampled_from([0, 3, 14]))
         def merchant_sets_the_return_window(self, days: int) -> None:

@@ -41,8 +41,8 @@ from loyalty.models import (
     Voucher,
 )
 from loyalty.offerings import Feature
+from loyalty.services import debt, lookup, receipts, rewards, undo, vouchers
 from loyalty.services import earn as earning
-from loyalty.services import lookup, receipts, rewards, undo, vouchers
 from loyalty.services.vouchers import format_code
 from web import errors as web_errors
 from web.extensions import db
@@ -449,6 +449,7 @@ def receipt_page(transaction_id: int) -> str:
         undone=undone,
         shop=shop,
         can_undo=last is not None and last.id == transaction.id,
+        recovery=debt.recovery_of(db.session, transaction),
         destination=receipts.preferred_destination(db.session, member),
         TransactionType=TransactionType,
     )
