@@ -46,9 +46,7 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # None for platform mail that belongs to no business (a password reset): it never shows
     # on a merchant's sent-mail page.
-    merchant_id: Mapped[int | None] = mapped_column(
-        ForeignKey("merchants.id", ondelete="CASCADE")
-    )
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
     member_id: Mapped[int | None] = mapped_column(
         ForeignKey("loyalty_members.id", ondelete="CASCADE")
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, literal, select, update
+from sqlalchemy import and_, case, exists, func, insert, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -259,81 +259,111 @@ def _materialised(campaign: Campaign):
     return exists().where(mine.campaign_id == campaign.id, mine.member_id == LoyaltyMember.id)
 
 
+def _first_identity(merchant_id: int, kind: ChannelKind):
+    """Per member, the oldest address of this kind not opted out (a member may have two)."""
+    return (
+        select(
+            ChannelIdentity.member_id.label("member_id"),
+            func.min(ChannelIdentity.id).label("identity_id"),
+        )
+        .where(
+            ChannelIdentity.merchant_id == merchant_id,
+            ChannelIdentity.kind == kind,
+            ChannelIdentity.opted_out_at.is_(None),
+        )
+        .group_by(ChannelIdentity.member_id)
+        .subquery(f"first_{kind.value}")
+    )
+
+
 def materialise(session: Session, campaign: Campaign, *, now: datetime | None = None) -> int:
-    """Queue the campaign for its audience; returns the rows inserted (0 when re-run)."""
+    """Queue the campaign for its audience; returns the rows inserted (0 when re-run).
+
+    One INSERT … SELECT: each member's channel is the first of the fallback order with an
+    address (not opted out) and the channel's consent, chosen by a CASE over one outer join
+    per channel. Members who already have a row of this campaign, or are over the frequency
+    cap, are left out.
+    """
     now = now or utcnow()
     merchant = _merchant(session, campaign)
     require_channels(merchant, campaign.channels)
-    # One materialisation at a time per campaign: two concurrent ones could each pick a
-    # different channel for the same member (the unique key is per channel).
+    # One materialisation at a time per campaign (a concurrent start waits, then adds nothing).
     session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update()).all()
     ids = audience(session, campaign, merchant, now)
     capped = _capped(campaign, now)
     # Counted, not taken from rowcount: psycopg reports -1 for INSERT … SELECT here.
     before = _row_count(session, campaign)
-    for channel in campaign.channels:
-        kind = ChannelKind(channel)
-        # A member may have two addresses of a kind: the oldest not opted out is used.
-        first = (
-            select(
-                ChannelIdentity.member_id.label("member_id"),
-                func.min(ChannelIdentity.id).label("identity_id"),
-            )
-            .where(
-                ChannelIdentity.merchant_id == merchant.id,
-                ChannelIdentity.kind == kind,
-                ChannelIdentity.opted_out_at.is_(None),
-            )
-            .group_by(ChannelIdentity.member_id)
-            .subquery()
+    firsts = [
+        (channel, _first_identity(merchant.id, ChannelKind(channel)))
+        for channel in campaign.channels
+    ]
+    usable = [
+        (
+            channel,
+            first,
+            and_(
+                first.c.identity_id.is_not(None),
+                segments.consent_granted(CONSENT_FOR[OutboxChannel(channel)]),
+            ),
         )
-        conditions = [
-            LoyaltyMember.id.in_(ids),
-            segments.consent_granted(CONSENT_FOR[OutboxChannel(channel)]),
-            ~_materialised(campaign),
-        ]
-        if capped is not None:
-            conditions.append(~capped)
-        rows = (
-            select(
-                literal(merchant.id),
-                LoyaltyMember.id,
-                literal(campaign.id),
-                literal(channel),
-                literal(TEMPLATE),
-                ChannelIdentity.address,
-                literal({}, OutboxMessage.__table__.c.payload.type),
-                literal(OutboxStatus.QUEUED.value),
-                literal(0),
-                literal(now, OutboxMessage.__table__.c.next_attempt_at.type),
-                literal(now, OutboxMessage.__table__.c.created_at.type),
-            )
-            .select_from(LoyaltyMember)
-            .join(Customer, Customer.id == LoyaltyMember.customer_id)
-            .join(first, first.c.member_id == LoyaltyMember.id)
-            .join(ChannelIdentity, ChannelIdentity.id == first.c.identity_id)
-            .where(and_(*conditions))
+        for channel, first in firsts
+    ]
+    source = select(LoyaltyMember).join(Customer, Customer.id == LoyaltyMember.customer_id)
+    for _channel, first, _ok in usable:
+        source = source.outerjoin(first, first.c.member_id == LoyaltyMember.id)
+    conditions = [LoyaltyMember.id.in_(ids), ~_materialised(campaign)]
+    if capped is not None:
+        conditions.append(~capped)
+    choice = (
+        source.with_only_columns(
+            LoyaltyMember.id.label("member_id"),
+            case(*[(ok, first.c.identity_id) for _c, first, ok in usable]).label("identity_id"),
+            case(*[(ok, literal(channel)) for channel, _f, ok in usable]).label("channel"),
         )
-        session.execute(
-            insert(OutboxMessage).from_select(
-                [
-                    "merchant_id",
-                    "member_id",
-                    "campaign_id",
-                    "channel",
-                    "template",
-                    "address",
-                    "payload",
-                    "status",
-                    "attempts",
-                    "next_attempt_at",
-                    "created_at",
-                ],
-                rows,
-            )
+        .where(and_(*conditions))
+        .subquery("choice")
+    )
+    rows = select(
+        literal(merchant.id),
+        choice.c.member_id,
+        literal(campaign.id),
+        choice.c.channel,
+        literal(TEMPLATE),
+        ChannelIdentity.address,
+        literal({}, OutboxMessage.__table__.c.payload.type),
+        literal(OutboxStatus.QUEUED.value),
+        literal(0),
+        literal(now, OutboxMessage.__table__.c.next_attempt_at.type),
+        literal(now, OutboxMessage.__table__.c.created_at.type),
+    ).join_from(choice, ChannelIdentity, ChannelIdentity.id == choice.c.identity_id)
+    postgres = is_postgres(session)
+    if postgres:
+        # The anti-joins read outbox rows that autovacuum may not have counted yet (a campaign
+        # queued a million rows a minute ago); a nested loop over a "tiny" table would then be
+        # quadratic. Hash joins are linear whatever the statistics say.
+        session.execute(text("SET LOCAL enable_nestloop = off"))
+    session.execute(
+        insert(OutboxMessage).from_select(
+            [
+                "merchant_id",
+                "member_id",
+                "campaign_id",
+                "channel",
+                "template",
+                "address",
+                "payload",
+                "status",
+                "attempts",
+                "next_attempt_at",
+                "created_at",
+            ],
+            rows,
         )
+    )
     queued = _row_count(session, campaign)
     _count_audience(session, campaign, ids, capped, queued)
+    if postgres:
+        session.execute(text("SET LOCAL enable_nestloop = DEFAULT"))
     session.flush()
     return queued - before
 
