@@ -311,3 +311,51 @@ def test_memberships_of_a_deactivated_user_are_not_offered(session, tenant):
         select(Membership).where(Membership.user_id == clerk.id, Membership.active.is_(True))
     ).all()
     assert rows == []
+
+
+def test_resending_an_invitation_replaces_its_link(client, login_as, session, tenant):
+    login_as(factories.make_user(session, tenant, role=Role.OWNER))
+    _invite(client)
+    first = session.scalars(select(StaffInvitation)).one()
+    first_link = session.scalars(select(OutboxMessage)).one().payload["link"]
+    assert client.post(f"/backoffice/staff/invitations/{first.id}/resend").status_code == 302
+    links = [m.payload["link"] for m in session.scalars(select(OutboxMessage))]
+    assert len(links) == 2
+    old = client.get(first_link.split("127.0.0.1:5000", 1)[-1])
+    assert old.status_code == 410
+    assert "replaced by a newer one" in old.text
+    assert client.get(links[1].split("127.0.0.1:5000", 1)[-1]).status_code == 200
+
+
+def test_someone_with_an_account_accepts_while_signed_in(client, login_as, session, tenant):
+    from loyalty.services import staff
+
+    other = factories.make_tenant(session, name="Florist")
+    person = factories.make_user(session, other, role=Role.MANAGER)
+    owner = factories.make_user(session, tenant, role=Role.OWNER)
+    sent = staff.invite(
+        session,
+        merchant=tenant.merchant,
+        actor=factories.actor_for(owner),
+        email=person.email,
+        role=Role.MANAGER,
+        accept_url=lambda token: token,
+    )
+    signed_out = client.get(f"/invitations/{sent.token}")
+    assert "Sign in to accept" in signed_out.text
+    login_as(person)
+    page = client.get(f"/invitations/{sent.token}")
+    assert "Accept and join" in page.text
+    assert client.post(f"/invitations/{sent.token}").status_code == 302
+    memberships = session.scalars(select(Membership).where(Membership.user_id == person.id))
+    assert {m.merchant_id for m in memberships} == {tenant.merchant.id, other.merchant.id}
+
+
+def test_back_office_pages_point_to_the_checklist_until_live(client, login_as, session, tenant):
+    login_as(factories.make_user(session, tenant, role=Role.OWNER))
+    assert 'data-testid="setup-notice"' in client.get("/backoffice/members").text
+    assert 'data-testid="setup-notice"' not in client.get("/backoffice/settings").text
+    program = program_of(session, tenant.merchant)
+    program.launched_at = utcnow()
+    session.flush()
+    assert 'data-testid="setup-notice"' not in client.get("/backoffice/members").text

@@ -7,7 +7,7 @@ as ordinary settings pages.
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from loyalty import offerings
@@ -57,13 +57,26 @@ def next_step_url(after: str) -> str | None:
     return url_for("backoffice.launch")
 
 
+# The set-up pages themselves need no reminder of the set-up.
+SETUP_PAGES = frozenset(
+    {"backoffice.launch", "backoffice.offering", "backoffice.settings", "backoffice.shop_new"}
+    | {"backoffice.staff"}
+)
+
+
 @blueprint.app_context_processor
 def setup_navigation() -> dict[str, object]:
-    def setup_pending() -> bool:
+    def setup_notice() -> int | None:
+        """Required steps left while the business is not live, on other back-office pages."""
+        if request.blueprint != "backoffice" or request.endpoint in SETUP_PAGES:
+            return None
         merchant = current_merchant()
-        return merchant is not None and not onboarding.is_live(db.session, merchant)
+        if merchant is None or onboarding.is_live(db.session, merchant):
+            return None
+        steps = onboarding.checklist(db.session, merchant)
+        return sum(1 for step in steps if step.required and not step.done)
 
-    return {"setup_pending": setup_pending}
+    return {"setup_notice": setup_notice}
 
 
 def _plans() -> list[dict[str, object]]:
