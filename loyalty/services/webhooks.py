@@ -349,7 +349,10 @@ def resend(
         message = OutboxMessage(**row)
         session.add(message)
     elif message.status != OutboxStatus.SENDING:
+        # A fresh delivery with the full retry schedule: after a long outage the first
+        # resend may still fail, and must not be the last try.
         message.status = OutboxStatus.QUEUED
+        message.attempts = 0
         message.next_attempt_at = now
         message.last_error = "Resent from the back-office."
     session.flush()

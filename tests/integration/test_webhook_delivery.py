@@ -301,6 +301,8 @@ def test_resend_delivers_the_same_event_again(
     assert deliverer.run(session) == {OutboxStatus.SENT: 1}
     assert [r.headers["Loyalty-Event-Id"] for r in receiver.received] == [event_id, event_id]
     assert len(_log(session, endpoint)) == 2
+    # A resend starts a new series of attempts, with the full retry schedule ahead of it.
+    assert receiver.received[1].headers["Loyalty-Delivery-Attempt"] == "1"
 
 
 def test_the_test_event_reaches_the_endpoint(session, tenant, endpoint, owner_user, receiver):
