@@ -85,6 +85,12 @@ class PointLot(Base):
         ),
         Index("ix_point_lots_transaction", "transaction_id"),
         Index(
+            "ix_point_lots_inactivity",
+            "inactivity_months",
+            postgresql_where=text("inactivity_months IS NOT NULL AND remaining > 0"),
+            sqlite_where=text("inactivity_months IS NOT NULL AND remaining > 0"),
+        ),
+        Index(
             "ix_point_lots_pending",
             "available_at",
             postgresql_where=text("available_at IS NOT NULL"),
@@ -103,6 +109,9 @@ class PointLot(Base):
     expires_at: Mapped[datetime | None]
     # Set while the lot is pending (the return window); cleared when it becomes available.
     available_at: Mapped[datetime | None]
+    # The inactivity rule in force when the lot was earned: its points expire after this many
+    # months without a visit. A later change of the programme's policy does not touch it.
+    inactivity_months: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     transaction: Mapped[LoyaltyTransaction] = relationship()

@@ -332,6 +332,8 @@ WITH locked AS (
            CASE WHEN p.expiry_policy = 'after_days' AND p.expiry_days IS NOT NULL
                 THEN CAST(:now AS timestamptz) + make_interval(days => p.expiry_days) END
                AS expires_at,
+           CASE WHEN p.expiry_policy = 'inactivity' THEN p.expiry_inactivity_months END
+               AS inactivity_months,
            (mer.offering IN ({_TIER_OFFERINGS})) AS tiers_enabled,
            CASE WHEN mer.offering IN ({_TIER_OFFERINGS}) THEN COALESCE(t.earn_multiplier, 1)
                 ELSE 1 END AS multiplier,
@@ -374,9 +376,9 @@ tx AS (
 ),
 lot AS (
     INSERT INTO point_lots (merchant_id, member_id, transaction_id, points, remaining,
-                            expires_at, created_at)
+                            expires_at, inactivity_months, created_at)
     SELECT tx.merchant_id, tx.member_id, tx.id, tx.points, tx.points, calc.expires_at,
-           CAST(:now AS timestamptz)
+           calc.inactivity_months, CAST(:now AS timestamptz)
     FROM tx, calc
     WHERE tx.points > 0
 ),

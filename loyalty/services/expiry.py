@@ -1,8 +1,7 @@
 """Points expiry, set-based: a handful of statements whatever the number of members.
 
-A lot keeps the expiry date it was given when earned, so changing the programme's policy
-never shortens points already earned. The inactivity policy additionally expires every lot of
-members who have not been active for N months.
+Each lot keeps the rule in force when it was earned (a date, or N months without a visit), so
+changing the programme's policy never shortens points already earned.
 """
 
 from __future__ import annotations
@@ -11,12 +10,11 @@ import calendar
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, String, cast, exists, func, literal, select, update
+from sqlalchemy import ColumnElement, String, cast, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.db import is_postgres, utcnow
 from loyalty.models import (
-    ExpiryPolicy,
     LoyaltyMember,
     LoyaltyProgram,
     LoyaltyTransaction,
@@ -39,33 +37,39 @@ def months_before(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month + 1, day=day)
 
 
-def _due_lots(program: LoyaltyProgram, now: datetime) -> ColumnElement[bool]:
-    """Open, spendable lots of this programme that expire by `now`.
+def _due_lots(session: Session, program: LoyaltyProgram, now: datetime) -> ColumnElement[bool]:
+    """Open, spendable lots of this programme that expire by `now`, each by its own rule.
 
-    Pending lots wait for their release: the return window outlasts an expiry date only in an
-    odd configuration, and then the points expire at the first run after they are released.
+    A lot expires on its date, or after the months without a visit that the inactivity rule in
+    force when it was earned said. Pending lots wait for their release: the return window
+    outlasts an expiry date only in an odd configuration, and then the points expire at the
+    first run after they are released.
     """
     in_program = exists().where(
         LoyaltyMember.id == PointLot.member_id, LoyaltyMember.program_id == program.id
     )
-    dated = PointLot.expires_at <= now
     open_lot = (PointLot.remaining > 0) & PointLot.available_at.is_(None)
-    if program.expiry_policy == ExpiryPolicy.INACTIVITY and program.expiry_inactivity_months:
-        cutoff = months_before(now, program.expiry_inactivity_months)
+    expired = [PointLot.expires_at <= now]
+    # Few distinct rules ever exist (one per policy change): one condition for each.
+    rules = session.scalars(
+        select(PointLot.inactivity_months)
+        .where(PointLot.inactivity_months.is_not(None), PointLot.remaining > 0, in_program)
+        .distinct()
+    ).all()
+    for months in rules:
         inactive = exists().where(
             LoyaltyMember.id == PointLot.member_id,
-            LoyaltyMember.program_id == program.id,
-            LoyaltyMember.last_activity_at < cutoff,
+            LoyaltyMember.last_activity_at < months_before(now, months),
         )
-        return open_lot & (inactive | (in_program & dated))
-    return open_lot & in_program & dated
+        expired.append((PointLot.inactivity_months == months) & inactive)
+    return open_lot & in_program & or_(*expired)
 
 
 def expire_points(
     session: Session, *, program: LoyaltyProgram, now: datetime | None = None
 ) -> ExpiryRun:
     now = now or utcnow()
-    due = _due_lots(program, now)
+    due = _due_lots(session, program, now)
     members_due = select(PointLot.member_id).where(due).distinct()
     if is_postgres(session):
         # Lock members first, in id order, as every other balance change does: no deadlocks.

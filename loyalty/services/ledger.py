@@ -103,6 +103,12 @@ def lot_expiry(program: LoyaltyProgram, now: datetime) -> datetime | None:
     return None
 
 
+def lot_inactivity_months(program: LoyaltyProgram) -> int | None:
+    if program.expiry_policy == ExpiryPolicy.INACTIVITY and program.expiry_inactivity_months:
+        return program.expiry_inactivity_months
+    return None
+
+
 def _append(
     session: Session,
     *,
@@ -198,6 +204,7 @@ def credit(
                 remaining=points,
                 expires_at=expires_at,
                 available_at=available_at,
+                inactivity_months=lot_inactivity_months(member.program),
                 created_at=now,
             )
         )

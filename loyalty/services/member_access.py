@@ -22,7 +22,6 @@ from loyalty.errors import InvalidInput, InvalidToken, MemberNotActive
 from loyalty.identity import normalize_email, normalize_phone
 from loyalty.models import (
     Customer,
-    ExpiryPolicy,
     LoyaltyMember,
     LoyaltyProgram,
     LoyaltyTier,
@@ -404,26 +403,33 @@ def expiring_points(
 ) -> list[ExpiringPoints]:
     """Points that expire in the coming weeks, by date, as the expiry job will take them."""
     now = now or utcnow()
-    program = member.program
-    if program.expiry_policy == ExpiryPolicy.INACTIVITY and program.expiry_inactivity_months:
-        # All points go together after N months without activity: show that date.
-        deadline = months_before(member.last_activity_at, -program.expiry_inactivity_months)
-        if member.points_balance > 0 and deadline <= now + within:
-            return [ExpiringPoints(deadline, member.points_balance)]
-        return []
+    by_date: dict[datetime, int] = {}
+    spendable = (PointLot.member_id == member.id) & (PointLot.remaining > 0)
+    spendable = spendable & PointLot.available_at.is_(None)
+    # Lots earned under an inactivity rule go N months after the last visit, unless a date
+    # comes first.
+    by_rule = session.execute(
+        select(PointLot.inactivity_months, func.sum(PointLot.remaining))
+        .where(spendable, PointLot.inactivity_months.is_not(None))
+        .group_by(PointLot.inactivity_months)
+    ).all()
+    for months, points in by_rule:
+        deadline = months_before(member.last_activity_at, -months)
+        if deadline <= now + within:
+            by_date[deadline] = by_date.get(deadline, 0) + int(points)
     rows = session.execute(
         select(PointLot.expires_at, func.sum(PointLot.remaining))
         .where(
-            PointLot.member_id == member.id,
-            PointLot.remaining > 0,
-            PointLot.available_at.is_(None),
+            spendable,
+            PointLot.inactivity_months.is_(None),
             PointLot.expires_at.is_not(None),
             PointLot.expires_at <= now + within,
         )
         .group_by(PointLot.expires_at)
-        .order_by(PointLot.expires_at)
     ).all()
-    return [ExpiringPoints(at, int(points)) for at, points in rows]
+    for at, points in rows:
+        by_date[at] = by_date.get(at, 0) + int(points)
+    return [ExpiringPoints(at, points) for at, points in sorted(by_date.items())]
 
 
 def next_expiry(
