@@ -710,7 +710,7 @@ def _export(
         yield ["shop", window, shop.name, "average_spend_cents", shop.average_spend_cents]
 
     for tier in tier_distribution(session, merchant=merchant):
-        yield ["tier", now.date().isoformat(), tier.name, "members", tier.members]
+        yield ["tier", period.last_day.isoformat(), tier.name, "members", tier.members]
 
     for reward in reward_popularity(session, merchant=merchant, period=period, limit=1000):
         yield ["reward", window, reward.name, "vouchers", reward.vouchers]
@@ -727,7 +727,7 @@ def _export(
 def _cell(value: object) -> str:
     if value is None:
         return ""
-    if isinstance(value, float):
+    if isinstance(value, float | Decimal):
         return f"{value:.4f}"
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value  # a shop named "=HYPERLINK(...)" must not become a spreadsheet formula
