@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 
 from loyalty.db import utcnow
 from loyalty.errors import InvalidInput
-from loyalty.models import ExpiryPolicy, LoyaltyProgram, Role, Rounding
+from loyalty.models import ExpiryPolicy, LoyaltyProgram, RefundShortfall, Role, Rounding
 from loyalty.services import audit
 from loyalty.services.actors import Actor
 from loyalty.services.merchants import _bounded
+from loyalty.services.pending import MAX_PENDING_DAYS
 
 # Currencies a European retailer is likely to show; the code is what pages and passes print.
 CURRENCIES = {
@@ -41,7 +42,7 @@ MAX_BONUS = 1_000_000
 MAX_LOGO_BYTES = 2 * 1024 * 1024
 MAX_LOGO_SIDE = 1024
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
-E = TypeVar("E", ExpiryPolicy, Rounding)
+E = TypeVar("E", ExpiryPolicy, Rounding, RefundShortfall)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ class ProgrammeSettings:
     currency: str
     primary_color: str
     secondary_color: str
+    # Programme mechanics; None keeps what is set (the onboarding wizard does not ask).
+    carry_over_spend: bool | None = None
+    pending_days: int | None = None
+    refund_shortfall: RefundShortfall | str | None = None
 
 
 def _rate(value: Decimal | str) -> Decimal:
@@ -119,6 +124,20 @@ def update(
                 "Say after how many months without a visit points expire (1 to 120).",
                 field="expiry_inactivity_months",
             )
+    mechanics: dict[str, object] = {}
+    if settings.carry_over_spend is not None:
+        mechanics["carry_over_spend"] = bool(settings.carry_over_spend)
+    if settings.pending_days is not None:
+        if not 0 <= settings.pending_days <= MAX_PENDING_DAYS:
+            raise InvalidInput(
+                f"The return window is 0 to {MAX_PENDING_DAYS} days (0: points count at once).",
+                field="pending_days",
+            )
+        mechanics["pending_days"] = settings.pending_days
+    if settings.refund_shortfall is not None:
+        mechanics["refund_shortfall"] = _enum(
+            RefundShortfall, settings.refund_shortfall, "refund_shortfall", "refund rules"
+        )
     currency = (settings.currency or "").strip().upper()
     if currency not in CURRENCIES:
         raise InvalidInput("Choose one of the currencies offered.", field="currency")
@@ -134,6 +153,7 @@ def update(
         "currency": currency,
         "primary_color": _colour(settings.primary_color, "primary_color"),
         "secondary_color": _colour(settings.secondary_color, "secondary_color"),
+        **mechanics,
     }
     changed = {
         key: str(value) for key, value in values.items() if str(getattr(program, key)) != str(value)

@@ -359,3 +359,34 @@ def test_back_office_pages_point_to_the_checklist_until_live(client, login_as, s
     program.launched_at = utcnow()
     session.flush()
     assert 'data-testid="setup-notice"' not in client.get("/backoffice/members").text
+
+
+def test_owner_sets_carry_over_return_window_and_refund_rule(client, login_as, session, tenant):
+    login_as(factories.make_user(session, tenant, role=Role.OWNER))
+    response = client.post(
+        "/backoffice/settings",
+        data=settings_form(carry_over_spend="y", pending_days="14", refund_shortfall="claw_back"),
+    )
+    assert response.status_code == 302
+    session.expire_all()
+    program = program_of(session, tenant.merchant)
+    assert program.carry_over_spend is True
+    assert program.pending_days == 14
+    assert program.refund_shortfall == "claw_back"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"pending_days": "61"}, "Between 0 and 60 days"),
+        ({"refund_shortfall": "forgive"}, "Choose one of the refund rules offered"),
+    ],
+)
+def test_bad_mechanics_settings_change_nothing(client, login_as, session, tenant, changes, message):
+    login_as(factories.make_user(session, tenant, role=Role.OWNER))
+    response = client.post("/backoffice/settings", data=settings_form(**changes))
+    assert response.status_code == 422
+    assert message in response.text
+    session.expire_all()
+    program = program_of(session, tenant.merchant)
+    assert (program.pending_days, program.refund_shortfall) == (0, "absorb")

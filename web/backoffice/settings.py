@@ -55,6 +55,9 @@ def settings() -> Response | tuple[str, int]:
                     currency=form.currency.data or "",
                     primary_color=form.primary_color.data or "",
                     secondary_color=form.secondary_color.data or "",
+                    carry_over_spend=bool(form.carry_over_spend.data),
+                    pending_days=form.pending_days.data,
+                    refund_shortfall=form.refund_shortfall.data or None,
                 ),
             )
             upload = form.logo.data

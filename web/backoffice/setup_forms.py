@@ -8,6 +8,7 @@ from zoneinfo import available_timezones
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
+    BooleanField,
     ColorField,
     EmailField,
     IntegerField,
@@ -18,7 +19,7 @@ from wtforms import (
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
-from loyalty.models import ExpiryPolicy, Role, Rounding
+from loyalty.models import ExpiryPolicy, RefundShortfall, Role, Rounding
 from loyalty.services.programme_settings import CURRENCIES, MAX_BONUS
 
 
@@ -57,6 +58,12 @@ EXPIRY_LABELS = {
     ExpiryPolicy.NONE: "Points never expire",
     ExpiryPolicy.AFTER_DAYS: "Each purchase's points expire after a number of days",
     ExpiryPolicy.INACTIVITY: "All points expire after months without a visit",
+}
+
+
+REFUND_LABELS = {
+    RefundShortfall.ABSORB: "The business absorbs them",
+    RefundShortfall.CLAW_BACK: "Recover them from the member's next purchases",
 }
 
 
@@ -99,6 +106,23 @@ class ProgrammeForm(FlaskForm):
         "Birthday bonus (points)",
         default=0,
         validators=[NumberRange(0, MAX_BONUS, f"Between 0 and {MAX_BONUS:,} points.")],
+    )
+    carry_over_spend = BooleanField(
+        "Carry spending over to the next visit",
+        description="With rounding down, what a purchase leaves below the next point counts "
+        "on the next visit (€32 and then €18 at 1 point per €5 give 10 points, not 9).",
+    )
+    pending_days = IntegerField(
+        "Return window (days)",
+        default=0,
+        validators=[Optional(), NumberRange(0, 60, "Between 0 and 60 days.")],
+        description="Points of a purchase are shown as pending and can be spent after this "
+        "many days; a refund inside the window removes them. 0: points count at once.",
+    )
+    refund_shortfall = SelectField(
+        "When refunded points were already spent",
+        choices=[SelectChoice(r.value, REFUND_LABELS[r]) for r in RefundShortfall],
+        validate_choice=False,  # the service says which values exist, with a clear message
     )
     currency = SelectField(
         "Currency shown", choices=[SelectChoice(code, label) for code, label in CURRENCIES.items()]
