@@ -154,6 +154,10 @@ def test_segment_campaign_and_progress_in_a_real_browser(chromium, server: LiveS
     page.goto(f"{server.url}/backoffice/campaigns/new")
     _shot(page, "editor-phone")
     page.goto(f"{server.url}/backoffice/segments/new")
+    page.get_by_label("Points from").fill("100")
+    expect(page.get_by_test_id("segment-count")).to_have_text("0")
+    expect(page.get_by_test_id("segment-count")).to_be_in_viewport()  # stays in view on phones
+    page.screenshot(path=str(SHOTS / "campaigns-segment-builder-phone-typing.png"))
     _shot(page, "segment-builder-phone")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert not errors, errors
