@@ -53,7 +53,7 @@ def pgbench(url: str, *args: str) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
-def report(name: str, figure: float, unit: str, reference: float, target: float) -> str:
+def report(name: str, figure: float, unit: str, reference: float, target: float | str) -> str:
     """The last line of every bench script, in the one format `make bench` collects."""
     ratio = figure / reference if reference else 0.0
     return (

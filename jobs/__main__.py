@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -77,6 +77,10 @@ def delivery_policy(env: WorkerConfig) -> DeliveryPolicy:
     defaults = DeliveryPolicy()
     return DeliveryPolicy(
         max_attempts=int(env.get("OUTBOX_MAX_ATTEMPTS", str(defaults.max_attempts))),
+        lease=timedelta(
+            seconds=float(env.get("OUTBOX_LEASE_SECONDS", str(defaults.lease.total_seconds())))
+        ),
+        batch=int(env.get("OUTBOX_BATCH", str(defaults.batch))),
         quiet_hours=QuietHours.parse(env.get("QUIET_HOURS", "21:00-08:00")),
     )
 
@@ -88,10 +92,11 @@ def main() -> int:
     url = database_url(os.environ.get("DATABASE_URL"))
     config = WorkerConfig(dict(os.environ))
     stopping = threading.Event()
-    senders = Senders(config)
+    sessions = session_factory(url)
+    senders = Senders(config, engine=sessions.kw["bind"])
     tasks.configure(
         tasks.Context(
-            sessions=session_factory(url),
+            sessions=sessions,
             senders=senders,
             policy=delivery_policy(config),
             stopping=stopping.is_set,

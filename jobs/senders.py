@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import requests
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from loyalty.models import OutboxChannel, OutboxMessage, OutboxStatus
 from loyalty.notify import texts
 from loyalty.notify.delivery import Outcome, Sender, TokenBucket
+from loyalty.notify.pacing import SharedRateLimit
 from loyalty.notify.senders import EmailSender, LocalLogSender, SmtpSettings
 from loyalty.notify.webhooks import WebhookSender, WebhookSettings
 
@@ -63,6 +65,8 @@ class WorkerConfig:
 
 class TwilioSmsSender:
     """SMS through twilio's REST client; TWILIO_API_BASE points it at a local fake in tests."""
+
+    concurrent = True  # the client's connection pool is thread-safe; no per-call state
 
     def __init__(
         self, account_sid: str, auth_token: str, sender: str, *, api_base: str = ""
@@ -136,7 +140,8 @@ class TelegramSender:
 class Senders:
     """The senders the worker keeps between runs, and the per-provider rate limits."""
 
-    def __init__(self, config: WorkerConfig) -> None:
+    def __init__(self, config: WorkerConfig, engine: Engine | None = None) -> None:
+        """`engine`: pace through the database, so the limits hold across worker copies."""
         self.config = config
         self.fixed: dict[OutboxChannel, Sender] = {}
         smtp = config.smtp
@@ -157,8 +162,8 @@ class Senders:
         )
         # One HTTP connection pool for webhooks, kept between runs like the other clients.
         self.webhook_http = requests.Session()
-        self.limits = {
-            channel: TokenBucket(rate)
+        self.limits: dict[OutboxChannel, TokenBucket | SharedRateLimit] = {
+            channel: SharedRateLimit(engine, str(channel), rate) if engine else TokenBucket(rate)
             for channel in OutboxChannel
             if (rate := config.rate(channel)) is not None
         }

@@ -31,7 +31,7 @@ from loyalty.models.merchant import (
     Shop,
     User,
 )
-from loyalty.models.outbox import OutboxChannel, OutboxMessage, OutboxStatus
+from loyalty.models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, SendSlot
 from loyalty.models.program import (
     ExpiryPolicy,
     LoyaltyProgram,
@@ -95,6 +95,7 @@ __all__ = [
     "Role",
     "Rounding",
     "Segment",
+    "SendSlot",
     "Shop",
     "StaffInvitation",
     "TransactionType",

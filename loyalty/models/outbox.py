@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.db import Base, utcnow
@@ -66,3 +66,17 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class SendSlot(Base):
+    """The next free send time of one rate-limited provider, shared by every worker copy.
+
+    See loyalty.notify.pacing: each send reserves the next slot with one UPDATE, so a limit
+    holds across processes. Seconds since the epoch as a float, not a timestamp, so that the
+    reservation is one portable arithmetic statement with sub-millisecond spacing.
+    """
+
+    __tablename__ = "send_slots"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)  # "sms", "telegram", ...
+    next_at: Mapped[float] = mapped_column(Float(precision=53), default=0.0)

@@ -11,6 +11,7 @@ of the merchant's quiet hours. Wallet pass updates are silent and never held.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -73,6 +74,7 @@ class QuietHours:
 
 
 DEFAULT_QUIET_HOURS = QuietHours(time(21), time(8))
+UTC = ZoneInfo("UTC")
 
 
 def is_transactional(message: OutboxMessage) -> bool:
@@ -81,53 +83,89 @@ def is_transactional(message: OutboxMessage) -> bool:
 
 def refusal(session: Session, message: OutboxMessage) -> str | None:
     """Why this message must not go out at all, or None."""
-    kind = CHANNEL_KINDS.get(message.channel)
-    if kind is None:
-        return None
-    if not message.address:
-        return "No address to send to (erased or never given)."
-    if message.member_id is not None:
-        erased = session.scalar(
-            select(Customer.erased_at)
-            .join(LoyaltyMember, LoyaltyMember.customer_id == Customer.id)
-            .where(LoyaltyMember.id == message.member_id)
+    return refusals(session, [message]).get(message.id)
+
+
+def refusals(session: Session, messages: Sequence[OutboxMessage]) -> dict[int, str]:
+    """Why each of these messages must not go out (by message id); absent = may go.
+
+    Three queries for the whole group, whatever its size: the delivery loop checks a chunk of
+    messages just before sending it.
+    """
+    personal = [m for m in messages if m.channel in CHANNEL_KINDS]
+    reasons: dict[int, str] = {}
+    for message in personal:
+        if not message.address:
+            reasons[message.id] = "No address to send to (erased or never given)."
+    personal = [m for m in personal if m.id not in reasons]
+    if not personal:
+        return reasons
+    member_ids = {m.member_id for m in personal if m.member_id is not None}
+    erased = set()
+    if member_ids:
+        erased = set(
+            session.scalars(
+                select(LoyaltyMember.id)
+                .join(Customer, LoyaltyMember.customer_id == Customer.id)
+                .where(LoyaltyMember.id.in_(member_ids), Customer.erased_at.is_not(None))
+            )
         )
-        if erased is not None:
-            return "The member's data was erased."
-    opted = session.scalar(
-        select(ChannelIdentity.opted_out_at)
-        .where(
-            ChannelIdentity.merchant_id == message.merchant_id,
-            ChannelIdentity.kind == kind,
-            ChannelIdentity.address == message.address,
+    addresses = {m.address for m in personal}
+    opted: dict[tuple[int, str, str], datetime] = {}
+    for row in session.execute(
+        select(
+            ChannelIdentity.merchant_id,
+            ChannelIdentity.kind,
+            ChannelIdentity.address,
+            ChannelIdentity.opted_out_at,
+        ).where(
+            ChannelIdentity.merchant_id.in_({m.merchant_id for m in personal}),
+            ChannelIdentity.address.in_(addresses),
             ChannelIdentity.opted_out_at.is_not(None),
         )
-        .limit(1)
-    )
-    if opted is not None:
-        return f"Opted out of {message.channel} on {opted:%Y-%m-%d}."
-    if kind in (ChannelKind.SMS, ChannelKind.TELEGRAM):
-        # STOP from a chat (member or not) blocks every message from that number or bot.
-        stopped = session.scalar(
-            select(Conversation.opted_out_at)
-            .where(
-                Conversation.channel == kind,
-                Conversation.address == message.address,
+    ):
+        opted.setdefault((row.merchant_id, row.kind, row.address), row.opted_out_at)
+    # STOP from a chat (member or not) blocks every message from that number or bot.
+    chats = [ChannelKind.SMS, ChannelKind.TELEGRAM]
+    stopped: dict[tuple[str, str], datetime] = {}
+    if any(CHANNEL_KINDS[m.channel] in chats for m in personal):
+        for row in session.execute(
+            select(Conversation.channel, Conversation.address, Conversation.opted_out_at).where(
+                Conversation.channel.in_(chats),
+                Conversation.address.in_(addresses),
                 Conversation.opted_out_at.is_not(None),
             )
-            .limit(1)
-        )
-        if stopped is not None:
-            return f"Sent STOP on {stopped:%Y-%m-%d}."
-    return None
+        ):
+            stopped.setdefault((row.channel, row.address), row.opted_out_at)
+    for message in personal:
+        kind = CHANNEL_KINDS[message.channel]
+        if message.member_id in erased:
+            reasons[message.id] = "The member's data was erased."
+        elif (when := opted.get((message.merchant_id, kind, message.address))) is not None:
+            reasons[message.id] = f"Opted out of {message.channel} on {when:%Y-%m-%d}."
+        elif (when := stopped.get((kind, message.address))) is not None:
+            reasons[message.id] = f"Sent STOP on {when:%Y-%m-%d}."
+    return reasons
 
 
-def merchant_zone(session: Session, merchant_id: int) -> ZoneInfo:
-    name = session.scalar(select(Merchant.timezone).where(Merchant.id == merchant_id))
+def _zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+        return UTC
+
+
+def merchant_zone(session: Session, merchant_id: int) -> ZoneInfo:
+    return _zone(session.scalar(select(Merchant.timezone).where(Merchant.id == merchant_id)))
+
+
+def merchant_zones(session: Session, merchant_ids: Iterable[int]) -> dict[int, ZoneInfo]:
+    return {
+        row.id: _zone(row.timezone)
+        for row in session.execute(
+            select(Merchant.id, Merchant.timezone).where(Merchant.id.in_(set(merchant_ids)))
+        )
+    }
 
 
 def quiet_until(
@@ -136,7 +174,15 @@ def quiet_until(
     """When a held message may go out (UTC), or None to send now."""
     if quiet is None or message.channel not in CHANNEL_KINDS or is_transactional(message):
         return None
-    zone = merchant_zone(session, message.merchant_id)
+    return quiet_until_in(merchant_zone(session, message.merchant_id), message, now, quiet)
+
+
+def quiet_until_in(
+    zone: ZoneInfo, message: OutboxMessage, now: datetime, quiet: QuietHours | None
+) -> datetime | None:
+    """`quiet_until` with the merchant's zone already known (the loop looks zones up per chunk)."""
+    if quiet is None or message.channel not in CHANNEL_KINDS or is_transactional(message):
+        return None
     local = now.astimezone(zone)
     if not quiet.contains(local.time()):
         return None

@@ -32,6 +32,8 @@ class LocalLogSender:
     a merchant without an SMTP server or Twilio account still sees what would have gone out.
     """
 
+    concurrent = True
+
     def __init__(self, channel: str) -> None:
         self.channel = channel
 
@@ -90,6 +92,8 @@ PERMANENT_SMTP = range(550, 560)
 
 class EmailSender:
     """One SMTP connection per call: the loop is paced by rate limits, not by connection setup."""
+
+    concurrent = True
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings

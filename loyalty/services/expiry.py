@@ -10,7 +10,18 @@ import calendar
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, String, cast, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from loyalty.db import is_postgres, utcnow
@@ -65,6 +76,85 @@ def _due_lots(session: Session, program: LoyaltyProgram, now: datetime) -> Colum
     return open_lot & in_program & or_(*expired)
 
 
+def _expire_in_one_statement(
+    session: Session, program: LoyaltyProgram, due: ColumnElement[bool], now: datetime
+) -> ExpiryRun:
+    """PostgreSQL: sums, balances, ledger rows and lots in one data-modifying CTE.
+
+    The members are locked by the caller first, so the statement's snapshot (taken after the
+    locks) cannot miss a concurrent redeem. One pass to sum, one to zero the lots, instead of
+    four: the bench (bench/expiry.py) holds it to 2x one bare UPDATE of the same lots.
+    """
+    # The per-member sums of a big programme spill to disk at the default 4 MB; this
+    # transaction only (the nightly job's), not the server's setting.
+    session.execute(text("SET LOCAL work_mem = '64MB'"))
+    key_prefix = f"expire:{now.isoformat()}:"
+    per_member = (
+        select(PointLot.member_id, func.sum(PointLot.remaining).label("points"))
+        .where(due)
+        .group_by(PointLot.member_id)
+        .cte("per_member")
+    )
+    members = (
+        update(LoyaltyMember)
+        .where(LoyaltyMember.id == per_member.c.member_id)
+        # onupdate defaults are not applied inside a CTE: the pass worker needs updated_at.
+        .values(
+            points_balance=LoyaltyMember.points_balance - per_member.c.points,
+            updated_at=utcnow(),
+        )
+        .returning(
+            LoyaltyMember.id,
+            LoyaltyMember.merchant_id,
+            LoyaltyMember.program_id,
+            LoyaltyMember.points_balance,
+            per_member.c.points,
+        )
+        .cte("expired_members")
+    )
+    ledger = (
+        LoyaltyTransaction.__table__.insert()
+        .from_select(
+            [
+                "merchant_id",
+                "program_id",
+                "member_id",
+                "type",
+                "points",
+                "balance_after",
+                "description",
+                "idempotency_key",
+                "created_at",
+            ],
+            select(
+                members.c.merchant_id,
+                members.c.program_id,
+                members.c.id,
+                literal(TransactionType.EXPIRE.value),
+                -members.c.points,
+                members.c.points_balance,  # RETURNING gives the balance after the update
+                literal("Points expired"),
+                literal(key_prefix) + cast(members.c.id, String),
+                literal(now, LoyaltyTransaction.__table__.c.created_at.type),
+            ),
+        )
+        .returning(LoyaltyTransaction.__table__.c.id)
+        .cte("expire_rows")
+    )
+    lots = (
+        update(PointLot).where(due).values(remaining=0).returning(PointLot.id).cte("expired_lots")
+    )
+    totals = session.execute(
+        select(func.count(), func.coalesce(func.sum(members.c.points), 0))
+        .select_from(members)
+        .add_cte(ledger, lots)
+    ).one()
+    if totals[0]:
+        events.points_expired(session, program=program, key_prefix=key_prefix)
+    session.expire_all()
+    return ExpiryRun(members=totals[0], points=int(totals[1]))
+
+
 def expire_points(
     session: Session, *, program: LoyaltyProgram, now: datetime | None = None
 ) -> ExpiryRun:
@@ -75,12 +165,16 @@ def expire_points(
         # Lock members first, in id order, as every other balance change does: no deadlocks.
         locked = (
             select(LoyaltyMember.id)
-            .where(LoyaltyMember.id.in_(members_due))
+            .where(
+                LoyaltyMember.program_id == program.id,
+                LoyaltyMember.id.in_(select(PointLot.member_id).where(due)),
+            )
             .order_by(LoyaltyMember.id)
             .with_for_update()
             .subquery()
         )
         session.execute(select(func.count()).select_from(locked))
+        return _expire_in_one_statement(session, program, due, now)
     per_member = (
         select(PointLot.member_id, func.sum(PointLot.remaining).label("points"))
         .where(due)

@@ -219,9 +219,10 @@ def test_sms_goes_through_twilios_client_to_the_fake(session, tenant, twilio) ->
     twilio_sender = TwilioSmsSender("AC" + "1" * 32, "token", "+352661000000", api_base=twilio.url)
     counts = _deliverer({OutboxChannel.SMS: twilio_sender}, Clock(NOON)).run(session, max_batches=1)
     assert counts == {OutboxStatus.SENT: 2}
-    assert next((s.to, s.sender) for s in twilio.messages) == ("+352621000001", "+352661000000")
-    assert twilio.messages[0].body == "Bakery: +12 points. Balance: 112 points."
-    assert message.provider_id == twilio.messages[0].sid
+    sms = next(s for s in twilio.messages if s.to == "+352621000001")  # sent in parallel
+    assert sms.sender == "+352661000000"
+    assert sms.body == "Bakery: +12 points. Balance: 112 points."
+    assert message.provider_id == sms.sid
     # Twilio's 21610: the recipient sent STOP to our number. Not retried, and remembered.
     blocked.status, blocked.next_attempt_at = OutboxStatus.QUEUED, NOON - timedelta(seconds=1)
     twilio.fail_next(400, 21610)
@@ -231,18 +232,18 @@ def test_sms_goes_through_twilios_client_to_the_fake(session, tenant, twilio) ->
 
 
 def test_the_sms_rate_limit_is_never_exceeded_at_the_fake(session, tenant, twilio) -> None:
-    for i in range(24):
+    for i in range(60):
         _queue(session, tenant, address=f"+3526210001{i:02d}")
     sender = TwilioSmsSender("AC" + "1" * 32, "token", "+352661000000", api_base=twilio.url)
     deliverer = Deliverer(
         {OutboxChannel.SMS: sender},
-        limits={OutboxChannel.SMS: TokenBucket(20)},
+        limits={OutboxChannel.SMS: TokenBucket(50)},
         clock=lambda: NOON,
     )
-    assert deliverer.run(session) == {OutboxStatus.SENT: 24}
+    assert deliverer.run(session) == {OutboxStatus.SENT: 60}
     stamps = [s.at for s in twilio.messages]
-    assert max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps) <= 20
-    assert (len(stamps) - 1) / (stamps[-1] - stamps[0]) >= 0.95 * 20
+    assert max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps) <= 50
+    assert (len(stamps) - 1) / (stamps[-1] - stamps[0]) > 0.95 * 50
 
 
 def test_telegram_goes_through_ptbs_bot_to_the_fake(session, tenant, member) -> None:
