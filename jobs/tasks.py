@@ -178,14 +178,16 @@ def expiry_work(session: Session, program: LoyaltyProgram, today, now) -> dict[s
 
 
 def expiry_reminder_work(session: Session, program: LoyaltyProgram, today, now) -> dict[str, Any]:
-    if not automations.is_enabled(session, program.merchant_id, AutomationKey.EXPIRY_REMINDER):
-        return {"reminders": 0}  # the merchant switched it off (back-office, Automations)
+    """The 14-day reminder, unless the merchant switched it off (automations)."""
+    switch = automations.state(session, program.merchant_id, AutomationKey.EXPIRY_REMINDER)
+    if not switch.enabled:
+        return {"reminders": 0}
+    custom = switch.text if switch.text != switch.automation.text else None
     zone = rules.merchant_zone(session, program.merchant_id)
-    return {
-        "reminders": queue_expiry_reminders(
-            session, program=program, today=today, zone=zone, now=now
-        )
-    }
+    queued = queue_expiry_reminders(
+        session, program=program, today=today, zone=zone, now=now, text=custom
+    )
+    return {"reminders": queued}
 
 
 def birthday_work(session: Session, program: LoyaltyProgram, today, now) -> dict[str, Any]:

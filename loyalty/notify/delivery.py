@@ -240,6 +240,11 @@ class Deliverer:
             self.finish(session, *in_flight, counts)
         return handled
 
+    def deliver_one(self, session: Session, message: OutboxMessage) -> OutboxStatus:
+        """Deliver one claimed message now (checked, paced, sent, recorded, committed)."""
+        self.deliver_batch(session, [message], {})
+        return message.status
+
     def check_chunk(
         self, session: Session, chunk: list[OutboxMessage], counts: dict[OutboxStatus, int]
     ) -> list[OutboxMessage]:

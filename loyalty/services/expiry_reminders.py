@@ -31,6 +31,7 @@ from loyalty.models import (
     OutboxStatus,
     PointLot,
 )
+from loyalty.notify import campaign_texts
 from loyalty.services.receipts import PREFERENCE
 
 LEAD_DAYS = 14
@@ -73,11 +74,18 @@ def _expiring(session: Session, program: LoyaltyProgram, now: datetime, ends) ->
             func.sum(lots.c.remaining).label("points"),
             Customer.name,
             Customer.language,
+            LoyaltyMember.points_balance,
         )
         .join(LoyaltyMember, LoyaltyMember.id == lots.c.member_id)
         .join(Customer, Customer.id == LoyaltyMember.customer_id)
         .where(Customer.erased_at.is_(None))
-        .group_by(lots.c.member_id, lots.c.day, Customer.name, Customer.language)
+        .group_by(
+            lots.c.member_id,
+            lots.c.day,
+            Customer.name,
+            Customer.language,
+            LoyaltyMember.points_balance,
+        )
         .order_by(lots.c.member_id, lots.c.day)
     ).all()
 
@@ -115,8 +123,13 @@ def queue_expiry_reminders(
     zone: ZoneInfo,
     now: datetime,
     lead_days: int = LEAD_DAYS,
+    text: str | None = None,
 ) -> int:
-    """Queue the reminders due on `today` (merchant-local); returns how many were new."""
+    """Queue the reminders due on `today` (merchant-local); returns how many were new.
+
+    `text`: the merchant's own wording (the automation switch's template, placeholders as in
+    campaigns), rendered per member now; without it the standard notice is sent.
+    """
     ends = local_midnights(today, zone, lead_days)
     rows = _expiring(session, program, now, ends)
     if not rows:
@@ -128,6 +141,22 @@ def queue_expiry_reminders(
         if destination is None:
             continue
         day = date.fromisoformat(row.day)
+        payload = {
+            "name": row.name,
+            "program": program.name,
+            "points": int(row.points),
+            "expiry_date": f"{day.day} {day:%B %Y}",
+            "language": row.language,
+        }
+        if text:
+            payload["text"] = campaign_texts.render(
+                text,
+                {
+                    "first_name": (row.name or "").split(" ")[0],
+                    "points": row.points_balance,
+                    "expiry_date": payload["expiry_date"],
+                },
+            )
         values.append(
             {
                 "merchant_id": program.merchant_id,
@@ -135,13 +164,7 @@ def queue_expiry_reminders(
                 "channel": destination[0],
                 "template": TEMPLATE,
                 "address": destination[1],
-                "payload": {
-                    "name": row.name,
-                    "program": program.name,
-                    "points": int(row.points),
-                    "expiry_date": f"{day.day} {day:%B %Y}",
-                    "language": row.language,
-                },
+                "payload": payload,
                 "dedupe_key": f"{TEMPLATE}:{row.member_id}:{day.isoformat()}",
                 "status": OutboxStatus.QUEUED,
                 "attempts": 0,

@@ -174,3 +174,36 @@ def test_the_nightly_job_queues_the_reminders(session, tenant):
         session, tenant.program, TWO_WEEKS_BEFORE.astimezone(LUX).date(), TWO_WEEKS_BEFORE
     )
     assert counts == {"reminders": 1}
+
+
+def test_a_merchant_who_switched_the_reminder_off_sends_none(session, tenant):
+    from loyalty.services.automations import set_automation
+
+    with_expiry(session, tenant)
+    member = member_on(session, tenant, ChannelKind.SMS, "+352621000001")
+    buy(session, member, 40, EARNED, "e1")
+    set_automation(session, merchant=tenant.merchant, key="expiry_reminder", enabled=False)
+    today = TWO_WEEKS_BEFORE.astimezone(LUX).date()
+    assert expiry_reminder_work(session, tenant.program, today, TWO_WEEKS_BEFORE) == {
+        "reminders": 0
+    }
+    assert reminders(session, member) == []
+
+
+def test_the_merchants_own_wording_is_used_when_they_wrote_one(session, tenant):
+    from loyalty.services.automations import set_automation
+
+    with_expiry(session, tenant)
+    member = member_on(session, tenant, ChannelKind.SMS, "+352621000001")
+    buy(session, member, 40, EARNED, "e1")
+    set_automation(
+        session,
+        merchant=tenant.merchant,
+        key="expiry_reminder",
+        enabled=True,
+        text="{first_name}, {points} points, some expire on {expiry_date}.",
+    )
+    today = TWO_WEEKS_BEFORE.astimezone(LUX).date()
+    expiry_reminder_work(session, tenant.program, today, TWO_WEEKS_BEFORE)
+    (message,) = reminders(session, member)
+    assert texts.short_text(message) == "Ana, 40 points, some expire on 1 April 2026."
