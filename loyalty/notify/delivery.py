@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from loyalty.db import is_postgres, utcnow
-from loyalty.models import OutboxChannel, OutboxMessage, OutboxStatus
+from loyalty.models import Campaign, OutboxChannel, OutboxMessage, OutboxStatus
 from loyalty.notify import rules
 
 log = logging.getLogger("notify.delivery")
@@ -251,14 +251,20 @@ class Deliverer:
         """Settle what must not go out now (counted); returns the messages to send."""
         refused = rules.refusals(session, chunk)
         zones = rules.merchant_zones(session, {m.merchant_id for m in chunk})
+        # Loaded once and held for the chunk: the session's identity map keeps objects only
+        # while something refers to them, and each campaign message looks its campaign up.
+        held = _campaigns(session, {m.campaign_id for m in chunk} - {None})  # noqa: F841
         to_send = []
-        for message in chunk:
-            zone = zones.get(message.merchant_id, rules.UTC)
-            status = self.check(session, message, refused.get(message.id), zone)
-            if status is False:
-                to_send.append(message)
-            elif status is not None:
-                counts[status] = counts.get(status, 0) + 1
+        # The chunk's changes (texts rendered into payloads) go out with its commit, as one
+        # batch, not one UPDATE per message before each lookup.
+        with session.no_autoflush:
+            for message in chunk:
+                zone = zones.get(message.merchant_id, rules.UTC)
+                status = self.check(session, message, refused.get(message.id), zone)
+                if status is False:
+                    to_send.append(message)
+                elif status is not None:
+                    counts[status] = counts.get(status, 0) + 1
         return to_send
 
     def finish(
@@ -334,6 +340,12 @@ class Deliverer:
         if message.payload is not before:  # the local log keeps the rendered words on the row
             outcome = replace(outcome, payload=message.payload)
         return outcome
+
+
+def _campaigns(session: Session, ids: set[int | None]) -> list[Campaign]:
+    if not ids:
+        return []
+    return list(session.scalars(select(Campaign).where(Campaign.id.in_(ids))))
 
 
 def detached(message: OutboxMessage) -> OutboxMessage:
