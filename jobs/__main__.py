@@ -86,7 +86,8 @@ def delivery_policy(env: WorkerConfig) -> DeliveryPolicy:
 
 
 def main() -> int:
-    process.configure(quiet=["apscheduler"])  # no line per job run
+    # No line per job run, nor twilio's dozen lines per request.
+    process.configure(quiet=["apscheduler", "twilio.http_client"])
     from web.config import database_url
 
     url = database_url(os.environ.get("DATABASE_URL"))

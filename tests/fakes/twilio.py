@@ -33,6 +33,10 @@ class FakeTwilio(LocalHttpFake):
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, like Twilio: no thread and connection per request, so the arrival
+            # stamps (the rate-limit tests measure them) are not delayed by their setup.
+            protocol_version = "HTTP/1.1"
+
             def log_message(self, *args: Any) -> None:
                 pass
 

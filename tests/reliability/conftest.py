@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from loyalty.db import Base, make_engine
@@ -66,6 +66,10 @@ class Worker:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def ready(self) -> bool:
+        return self.log.exists() and b"worker started" in self.log.read_bytes()
 
     def kill(self) -> None:
         """SIGKILL: no clean-up, no release of claims, sends cut off wherever they are."""
@@ -179,6 +183,31 @@ def start_campaign(session: Session, tenant: Tenant, name: str = "Spring") -> in
     return campaign.id
 
 
+def hold(
+    sessions: sessionmaker[Session],
+    campaign_id: int,
+    *,
+    until_ready: list[Worker],
+    settle: float = 0.0,
+) -> None:
+    """Keep the campaign's messages back until every worker has started, then release them,
+    so that all the workers compete for them from the first claim."""
+    with sessions.begin() as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.campaign_id == campaign_id)
+            .values(next_attempt_at=func.now() + text("interval '1 hour'"))
+        )
+    wait_for(lambda: all(w.ready for w in until_ready), timeout=120, what="the workers to start")
+    time.sleep(settle)  # their start-up jobs (the daily slots) run first, as after a deploy
+    with sessions.begin() as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.campaign_id == campaign_id)
+            .values(next_attempt_at=func.now())
+        )
+
+
 def unsettled(sessions: sessionmaker[Session], campaign_id: int) -> int:
     """Messages of the campaign still queued or being sent."""
     with sessions() as session:
@@ -190,13 +219,15 @@ def unsettled(sessions: sessionmaker[Session], campaign_id: int) -> int:
         )
 
 
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+def wait_for(
+    condition: Callable[[], bool], *, timeout: float, what: str, every: float = 0.2
+) -> None:
     """Poll until `condition()`; a bound on the test's time, not an assertion about speed."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
+        time.sleep(every)
 
 
 def received(twilio: FakeTwilio) -> Counter[str]:
