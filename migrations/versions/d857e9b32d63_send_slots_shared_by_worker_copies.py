@@ -1,7 +1,7 @@
 """send slots shared by worker copies: rate limits that hold across worker processes
 
 Revision ID: d857e9b32d63
-Revises: e5c2a7b9d041
+Revises: f6d3b8c0e152
 Create Date: 2026-11-25 19:11:04.225148
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "d857e9b32d63"
-down_revision = "e5c2a7b9d041"
+down_revision = "f6d3b8c0e152"
 branch_labels = None
 depends_on = None
 
