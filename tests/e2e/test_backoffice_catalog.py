@@ -75,6 +75,32 @@ def test_after_a_downgrade_existing_tiers_are_listed_and_kept(client, login_as, 
     assert count(session, LoyaltyTier, tenant) == 1
 
 
+def test_a_downgrade_from_plus_to_basic_hides_tiers_and_keeps_them(
+    client, login_as, session, tenant
+):
+    from loyalty.services import merchants
+    from loyalty.services.actors import Actor
+
+    gold = factories.make_tier(session, tenant, name="Gold", min_points=1000)
+    member = factories.make_member(session, tenant)
+    member.tier_id = gold.id
+    admin = factories.make_user(session, platform_admin=True)
+    merchants.change_offering(
+        session, merchant=tenant.merchant, offering=Offering.BASIC, actor=Actor.operator(admin.id)
+    )
+    session.flush()
+    login_as(factories.make_user(session, tenant))
+    page = client.get("/backoffice/tiers")
+    assert b'href="/backoffice/tiers"' not in page.data  # not in the menu any more
+    assert b"Your tiers are kept" in page.data
+    assert b"Gold" in page.data
+    assert client.post(f"/backoffice/tiers/{gold.id}", data=TIER).status_code == 409
+    assert client.post(f"/backoffice/tiers/{gold.id}/delete").status_code == 409
+    session.refresh(gold)
+    session.refresh(member)
+    assert (gold.name, member.tier_id) == ("Gold", gold.id)
+
+
 def test_plus_merchant_creates_edits_and_deletes_a_tier(client, login_as, session, tenant):
     login_as(factories.make_user(session, tenant, role=Role.MANAGER))
     assert b'href="/backoffice/tiers"' in client.get("/backoffice/tiers").data
