@@ -351,6 +351,10 @@ def update_promotion(
     )
     if starts_on == local_day(promotion.starts_at, merchant):
         starts_at = promotion.starts_at  # unchanged day: keep the exact moment it began
+    if draft.ends_on is not None and draft.ends_on == last_day(promotion, merchant):
+        # Unchanged last day: keep the exact end, so saving a promotion ended at 11:00 today
+        # does not reopen it until midnight.
+        ends_at = promotion.ends_at
     promotion.name = name
     promotion.type = draft.type
     promotion.value = value

@@ -15,6 +15,7 @@ from loyalty.services.earn import earn
 from loyalty.services.promotion_catalog import (
     PromotionDraft,
     create_promotion,
+    draft_of,
     end_promotion,
     preview,
     status_of,
@@ -299,3 +300,22 @@ def test_preview_after_a_downgrade_says_tier_conditions_match_nobody(session, te
     result = preview(session, merchant=tenant.merchant, draft=draft(tier_ids=(gold.id,)))
     assert result.count == 0
     assert any("Tiers" in note for note in result.notes)
+
+
+def test_saving_an_ended_promotion_unchanged_does_not_reopen_it(session, tenant):
+    actor = owner_of(session, tenant)
+    promotion = create_promotion(
+        session, merchant=tenant.merchant, actor=actor, draft=draft(), now=NOW
+    )
+    ended_at = NOW + timedelta(hours=1)
+    end_promotion(session, promotion=promotion, merchant=tenant.merchant, actor=actor, now=ended_at)
+    update_promotion(
+        session,
+        promotion=promotion,
+        merchant=tenant.merchant,
+        actor=actor,
+        draft=draft_of(promotion, tenant.merchant),
+        now=ended_at + timedelta(minutes=5),
+    )
+    assert promotion.ends_at.astimezone(UTC) == ended_at
+    assert status_of(promotion, ended_at + timedelta(minutes=5)) == "ended"
