@@ -63,6 +63,32 @@ def ledger_key(merchant_id: int, key: str) -> str:
     return "api:" + hashlib.sha256(f"{merchant_id}:{key}".encode()).hexdigest()
 
 
+# Every API POST with a key runs these two. On PostgreSQL they go straight to the driver
+# (prepared after a few calls), as the earn hot path does: building and compiling them through
+# SQLAlchemy cost more CPU than the statements themselves.
+#
+# The claim's own commit need not wait for its WAL flush (set_config(..., true) is SET LOCAL):
+# other sessions see the row at once either way, the work's later synchronous commit flushes
+# it too, and a claim lost in a crash before that is harmless (the retry claims again).
+_CLAIM_PG = """
+INSERT INTO api_idempotency_keys (merchant_id, key, fingerprint, created_at, locked_at)
+SELECT %(merchant_id)s, %(key)s, %(fp)s, %(now)s, %(now)s
+FROM (SELECT set_config('synchronous_commit', 'off', true)) AS claim_commits_async
+ON CONFLICT (merchant_id, key) DO NOTHING
+RETURNING id
+"""
+_STORE_PG = """
+UPDATE api_idempotency_keys SET status_code = %(status)s, response_body = %(body)s,
+       locked_at = NULL
+WHERE id = %(id)s
+"""
+
+
+def _driver(session: Session):
+    """psycopg's connection under the session's own (same transaction)."""
+    return session.connection().connection.driver_connection
+
+
 def claim(
     session: Session,
     *,
@@ -78,6 +104,16 @@ def claim(
     waits for the first to commit and then finds the row, never a duplicate.
     """
     now = now or utcnow()
+    if is_postgres(session):
+        claimed = (
+            _driver(session)
+            .execute(
+                _CLAIM_PG, {"merchant_id": merchant_id, "key": key, "fp": fingerprint, "now": now}
+            )
+            .fetchone()
+        )
+        if claimed is not None:
+            return claimed[0]
     insert = pg_insert if is_postgres(session) else sqlite_insert
     # Core on the session's connection (same transaction): these rows are never ORM objects,
     # and every API POST pays for these statements, so skip the ORM's per-statement work.
@@ -144,6 +180,9 @@ def claim(
 
 def store(session: Session, *, record_id: int, status_code: int, body: str) -> None:
     """Keep the answer; in the same transaction as the work, so both commit or neither does."""
+    if is_postgres(session):
+        _driver(session).execute(_STORE_PG, {"id": record_id, "status": status_code, "body": body})
+        return
     session.connection().execute(
         update(IdempotencyRecord)
         .where(IdempotencyRecord.id == record_id)
