@@ -48,7 +48,8 @@ def openapi_path(rule: str) -> str:
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
     """Query parameters are absent or text: an optional one is its non-null alternative."""
     schema = dict(schema)
-    schema.pop("default", None) if schema.get("default") is None else None
+    if schema.get("default", 0) is None:
+        del schema["default"]
     options = schema.pop("anyOf", None)
     if options:
         kept = [option for option in options if option.get("type") != "null"]
@@ -59,7 +60,7 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _query_parameters(op: Operation, definitions: dict[str, Any]) -> list[dict[str, Any]]:
+def _query_parameters(op: Operation) -> list[dict[str, Any]]:
     if op.query is None:
         return []
     model = op.query.model_json_schema(ref_template=REF)
@@ -87,7 +88,7 @@ def _problem(status: int) -> dict[str, Any]:
     }
 
 
-def _operation_object(op: Operation, definitions: dict[str, Any]) -> dict[str, Any]:
+def _operation_object(op: Operation) -> dict[str, Any]:
     parameters = [
         {
             "name": name,
@@ -97,7 +98,7 @@ def _operation_object(op: Operation, definitions: dict[str, Any]) -> dict[str, A
         }
         for name in op.path_params
     ]
-    parameters += _query_parameters(op, definitions)
+    parameters += _query_parameters(op)
     if op.method == "POST":
         parameters.append(IDEMPOTENCY_HEADER)
     document: dict[str, Any] = {
@@ -141,9 +142,7 @@ def build_document() -> dict[str, Any]:
     definitions = top.get("$defs", {})
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
-        paths.setdefault(openapi_path(op.rule), {})[op.method.lower()] = _operation_object(
-            op, definitions
-        )
+        paths.setdefault(openapi_path(op.rule), {})[op.method.lower()] = _operation_object(op)
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
