@@ -8,6 +8,7 @@ delivery log and decides when an endpoint that keeps failing is switched off.
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from loyalty.services.actors import Actor
 MAX_ENDPOINTS = 16
 DELIVERY_LOG_DAYS = 30  # how long the delivery log (with the bodies sent) is kept
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,10 @@ def validate_url(raw: str, *, allow_local_http: bool) -> str:
         ) from None
     if parts.scheme not in ("https", "http") or not host:
         raise InvalidInput("The URL must start with https:// and name a host.", field="url")
+    if any(c.isspace() or not c.isprintable() for c in url) or not _valid_host(host):
+        raise InvalidInput(
+            "That URL is not valid. Write it like https://example.com/hooks.", field="url"
+        )
     if parts.username or parts.password:
         raise InvalidInput(
             "Leave user names and passwords out of the URL: events are signed.", field="url"
@@ -98,6 +104,20 @@ def validate_url(raw: str, *, allow_local_http: bool) -> str:
             "That address is on a private network; give a public https URL.", field="url"
         )
     return url
+
+
+def _valid_host(host: str) -> bool:
+    """An IP address, or a name whose labels DNS accepts (international names via IDNA)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return all(_LABEL.fullmatch(label) for label in ascii_host.rstrip(".").split("."))
 
 
 def _private_address(host: str) -> bool:

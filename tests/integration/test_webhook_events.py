@@ -252,6 +252,9 @@ def test_only_owners_manage_endpoints(session, tenant) -> None:
         ("https://localhost/hooks", False),
         ("https://hooks.example.com:99999999/x", True),
         ("https://example.com/" + "a" * 500, True),
+        ("https://exa mple.com/hooks", True),
+        ("https://bad_host!.com/hooks", True),
+        ("https://example.com/a\nb", True),
     ],
 )
 def test_bad_urls_are_refused_with_a_reason(session, tenant, owner, url, local_ok) -> None:
