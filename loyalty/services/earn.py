@@ -302,6 +302,7 @@ def _earn_step_by_step(
             "amount_cents": amount,
             "shop_id": details["shop_id"],
             "reference_id": details["reference_id"],
+            "pending_until": events.iso(pending_until) if pending_until else None,
         },
     )
     return EarnResult(
@@ -456,6 +457,7 @@ def _earn_in_one_statement(
             "amount_cents": amount,
             "shop_id": details["shop_id"],
             "reference_id": details["reference_id"],
+            "pending_until": None,  # programmes that hold points take the general path
         },
     )
     return EarnResult(

@@ -168,6 +168,7 @@ def test_the_services_emit_their_events(session, tenant, owner) -> None:
         "amount_cents": 15_000,
         "shop_id": None,
         "reference_id": None,
+        "pending_until": None,
     }
     assert by_type["tier.changed"]["to_tier"] == {"id": gold.id, "name": "Gold"}
     assert by_type["tier.changed"]["upgrade"] is True
@@ -321,3 +322,15 @@ def test_a_campaign_voucher_emits_voucher_issued(session, tenant, owner) -> None
     assert data["member"] == {"id": member.id, "card_number": member.card_number}
     assert data["campaign_id"] == campaign.id
     assert data["voucher"]["reward_id"] == reward.id
+
+
+def test_held_points_say_when_they_become_spendable(session, tenant, owner, member) -> None:
+    _endpoint(session, tenant, owner, ["points.earned"])
+    tenant.program.pending_days = 14
+    session.flush()
+    earn(session, member=member, amount_cents=1000, idempotency_key="held")
+    [message] = _events(session, tenant)
+    data = message.payload["event"]["data"]
+    assert data["points"] == 10
+    assert data["balance"] == 0  # spendable: the points wait for the return window
+    assert data["pending_until"].endswith("Z")
