@@ -358,6 +358,8 @@ class PreviewRow:
 
 def preview(job: MemberImport, *, country: str, rows: int = PREVIEW_ROWS) -> list[PreviewRow]:
     """The first rows as the import would read them with the current mapping."""
+    if not Path(job.path).exists():
+        return []  # gone from this server: the import step says so and stops
     fields = job.mapping.get("fields", {})
     cursor = _Cursor(_header_end(job), 1)
     shown: list[PreviewRow] = []

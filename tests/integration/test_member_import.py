@@ -278,3 +278,16 @@ def test_a_100k_row_import_runs_in_constant_memory_and_reports_bad_lines(
     assert max(full) < 1.5 * min(full), peaks
     assert rss_growth_mb < 150, rss_growth_mb
     assert _members(session, tenant) == 99_990
+
+
+def test_a_vanished_upload_stops_the_import_with_a_message(
+    session, tenant, owner, tmp_path
+) -> None:
+    job = _upload(session, tenant, owner, tmp_path, b"email\na@example.com\n")
+    member_import.set_mapping(session, job=job, chosen={"email": 0})
+    Path(job.path).unlink()
+    assert member_import.preview(job, country="LU") == []
+    member_import.run_step(session, job=job)
+    assert job.status == ImportStatus.FAILED
+    assert "Upload it again" in job.error
+    assert _members(session, tenant) == 0
