@@ -254,13 +254,14 @@ class Deliverer:
         # Loaded once and held for the chunk: the session's identity map keeps objects only
         # while something refers to them, and each campaign message looks its campaign up.
         held = _campaigns(session, {m.campaign_id for m in chunk} - {None})  # noqa: F841
+        known = _member_rows(session, chunk)
         to_send = []
         # The chunk's changes (texts rendered into payloads) go out with its commit, as one
         # batch, not one UPDATE per message before each lookup.
         with session.no_autoflush:
             for message in chunk:
                 zone = zones.get(message.merchant_id, rules.UTC)
-                status = self.check(session, message, refused.get(message.id), zone)
+                status = self.check(session, message, refused.get(message.id), zone, known)
                 if status is False:
                     to_send.append(message)
                 elif status is not None:
@@ -295,7 +296,12 @@ class Deliverer:
         session.commit()
 
     def check(
-        self, session: Session, message: OutboxMessage, refusal: str | None, zone: ZoneInfo
+        self,
+        session: Session,
+        message: OutboxMessage,
+        refusal: str | None,
+        zone: ZoneInfo,
+        known: Mapping[int, Any] | None = None,
     ) -> OutboxStatus | bool | None:
         """Decide before sending: False = send it; a status = settled without sending (opted
         out, held for quiet hours, campaign paused or cancelled); None = leave it alone (its
@@ -319,7 +325,7 @@ class Deliverer:
             # Imported here: the campaign service depends on notify, not the other way round.
             from loyalty.services.campaigns import prepare_message
 
-            prepared = prepare_message(session, message, now)
+            prepared = prepare_message(session, message, now, known=known)
             if not prepared.send:  # paused or cancelled
                 return message.status
             if prepared.wrote_ledger:
@@ -340,6 +346,16 @@ class Deliverer:
         if message.payload is not before:  # the local log keeps the rendered words on the row
             outcome = replace(outcome, payload=message.payload)
         return outcome
+
+
+def _member_rows(session: Session, chunk: list[OutboxMessage]) -> Mapping[int, Any]:
+    """The chunk's campaign members' placeholder values, in one query for the whole chunk."""
+    ids = {m.member_id for m in chunk if m.campaign_id is not None and m.member_id is not None}
+    if not ids:
+        return {}
+    from loyalty.services.campaigns import member_rows  # campaigns depend on notify
+
+    return member_rows(session, ids)
 
 
 def _campaigns(session: Session, ids: set[int | None]) -> list[Campaign]:

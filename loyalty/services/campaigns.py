@@ -12,6 +12,7 @@ message while the campaign is paused or drops it once it is cancelled.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -590,6 +591,27 @@ class Prepared:
     wrote_ledger: bool = False  # commit before the (slow) send so no member row stays locked
 
 
+def _member_row_query():
+    return (
+        select(Customer.name, LoyaltyMember.points_balance, LoyaltyTier.name, Merchant.timezone)
+        .select_from(LoyaltyMember)
+        .join(Customer, Customer.id == LoyaltyMember.customer_id)
+        .join(Merchant, Merchant.id == LoyaltyMember.merchant_id)
+        .outerjoin(LoyaltyTier, LoyaltyTier.id == LoyaltyMember.tier_id)
+    )
+
+
+def member_rows(session: Session, member_ids: set[int]) -> dict[int, Any]:
+    """The basic placeholder values of many members in one query (the delivery loop asks once
+    per chunk rather than once per message); pass each as `member_values(row=...)`."""
+    if not member_ids:
+        return {}
+    query = _member_row_query().add_columns(LoyaltyMember.id)
+    return {
+        row[4]: row[:4] for row in session.execute(query.where(LoyaltyMember.id.in_(member_ids)))
+    }
+
+
 def member_values(
     session: Session,
     *,
@@ -597,16 +619,13 @@ def member_values(
     merchant_id: int,
     names: set[str],
     with_reward: bool = True,
+    row: Any = None,
 ) -> dict[str, Any]:
     """The placeholder values of one member; the costly ones only when `names` uses them."""
-    row = session.execute(
-        select(Customer.name, LoyaltyMember.points_balance, LoyaltyTier.name, Merchant.timezone)
-        .select_from(LoyaltyMember)
-        .join(Customer, Customer.id == LoyaltyMember.customer_id)
-        .join(Merchant, Merchant.id == LoyaltyMember.merchant_id)
-        .outerjoin(LoyaltyTier, LoyaltyTier.id == LoyaltyMember.tier_id)
-        .where(LoyaltyMember.id == member_id)
-    ).one_or_none()
+    if row is None:
+        row = session.execute(
+            _member_row_query().where(LoyaltyMember.id == member_id)
+        ).one_or_none()
     if row is None:
         return {}
     name, points, tier, tz = row
@@ -721,8 +740,17 @@ def _issue_voucher(
     return voucher
 
 
-def prepare_message(session: Session, message: OutboxMessage, now: datetime) -> Prepared:
-    """Called by the delivery loop for a claimed campaign message, just before sending it."""
+def prepare_message(
+    session: Session,
+    message: OutboxMessage,
+    now: datetime,
+    *,
+    known: Mapping[int, Any] | None = None,
+) -> Prepared:
+    """Called by the delivery loop for a claimed campaign message, just before sending it.
+
+    `known`: `member_rows` for the loop's chunk, so the basic values cost no query here.
+    """
     campaign = session.get(Campaign, message.campaign_id)
     if campaign is None or campaign.status == CampaignStatus.CANCELLED:
         message.status = OutboxStatus.SKIPPED
@@ -762,6 +790,7 @@ def prepare_message(session: Session, message: OutboxMessage, now: datetime) -> 
             merchant_id=campaign.merchant_id,
             names=names,
             with_reward=campaign.reward_id is None,
+            row=(known or {}).get(message.member_id),
         )
         if message.member_id is not None
         else {}
