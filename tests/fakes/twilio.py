@@ -36,6 +36,9 @@ class FakeTwilio(LocalHttpFake):
             # Keep-alive, like Twilio: no thread and connection per request, so the arrival
             # stamps (the rate-limit tests measure them) are not delayed by their setup.
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in two writes: without this, Nagle's algorithm holds the
+            # body for the client's delayed ACK (40 ms) on a kept-alive connection.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass
