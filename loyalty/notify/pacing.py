@@ -50,7 +50,8 @@ class SharedRateLimit:
                 with suppress(IntegrityError), connection.begin_nested():
                     connection.execute(insert(SendSlot).values(key=self.key, next_at=0.0))
 
-    def take(self) -> None:
+    def take(self) -> float:
+        """Wait for this send's slot; returns the slot (seconds, on the shared clock)."""
         if self._postgres:
             now = func.extract("epoch", func.clock_timestamp())
             later = func.greatest(SendSlot.next_at, now)
@@ -73,3 +74,4 @@ class SharedRateLimit:
         wait = due - time.monotonic()
         if wait > 0:
             self._sleep(wait)
+        return float(reserved)
