@@ -45,7 +45,11 @@ class FakeTwilio(LocalHttpFake):
 
             def do_POST(self) -> None:
                 arrived = time.monotonic()
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if len(body) < length:  # the client died mid-request: Twilio takes nothing
+                    self.close_connection = True
+                    return
                 form = dict(parse_qsl(body.decode()))
                 status, answer = fake._answer(self.path, form, arrived)
                 send_json(self, status, answer)
