@@ -163,6 +163,8 @@ def expire_points(
     members_due = select(PointLot.member_id).where(due).distinct()
     if is_postgres(session):
         # Lock members first, in id order, as every other balance change does: no deadlocks.
+        # NO KEY UPDATE still excludes every other balance change (they take FOR UPDATE) but
+        # not the foreign-key checks of rows that merely point at the member; cheaper too.
         locked = (
             select(LoyaltyMember.id)
             .where(
@@ -170,7 +172,7 @@ def expire_points(
                 LoyaltyMember.id.in_(select(PointLot.member_id).where(due)),
             )
             .order_by(LoyaltyMember.id)
-            .with_for_update()
+            .with_for_update(key_share=True)
             .subquery()
         )
         session.execute(select(func.count()).select_from(locked))
