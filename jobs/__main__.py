@@ -88,6 +88,9 @@ def delivery_policy(env: WorkerConfig) -> DeliveryPolicy:
 def main() -> int:
     # No line per job run, nor twilio's dozen lines per request.
     process.configure(quiet=["apscheduler", "twilio.http_client"])
+    # A send thread woken for its rate-limit slot should not wait 5 ms (the default) for the
+    # interpreter while another thread renders a chunk: late sends bunch at the provider.
+    sys.setswitchinterval(0.001)
     from web.config import database_url
 
     url = database_url(os.environ.get("DATABASE_URL"))

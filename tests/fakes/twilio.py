@@ -29,6 +29,7 @@ class FakeTwilio(LocalHttpFake):
     def __init__(self) -> None:
         self.messages: list[Sms] = []
         self.failures: list[tuple[int, int]] = []
+        self.delay = 0.0  # seconds each answer takes, like a real provider's round trip
         self._lock = threading.Lock()
         fake = self
 
@@ -50,6 +51,8 @@ class FakeTwilio(LocalHttpFake):
                 if len(body) < length:  # the client died mid-request: Twilio takes nothing
                     self.close_connection = True
                     return
+                if fake.delay:
+                    time.sleep(fake.delay)
                 form = dict(parse_qsl(body.decode()))
                 status, answer = fake._answer(self.path, form, arrived)
                 send_json(self, status, answer)

@@ -28,6 +28,7 @@ def test_two_workers_at_once_never_send_a_message_twice(committed, twilio, worke
         addresses = seed_members(session, tenant, MEMBERS, prefix="+35268")
         campaign_id = start_campaign(session, tenant)
 
+    twilio.delay = 0.01  # a provider's round trip: one worker alone cannot drain it at once
     first, second = workers.start(), workers.start()
     hold(committed, campaign_id, until_ready=[first, second])
     wait_for(
