@@ -25,12 +25,12 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.common import bench_url, migrate, recreate_database, report
-from jobs.senders import TwilioSmsSender
 from loyalty.db import make_engine
 from loyalty.models import Offering, OutboxChannel, OutboxMessage, OutboxStatus
 from loyalty.notify.delivery import Deliverer, DeliveryPolicy
 from loyalty.services import campaigns, merchants
 from loyalty.services.campaigns import CampaignDraft
+from loyalty_bot.sms_sender import TwilioSmsSender
 
 TARGET = 0.8
 TARGET_RATE = 1000

@@ -1,4 +1,5 @@
-"""The worker's senders: Twilio SMS and Telegram here, e-mail from loyalty.notify, wallet from wallet/.
+"""The worker's senders: Twilio SMS and Telegram from loyalty_bot/, e-mail from loyalty.notify, wallet
+from wallet/.
 
 `build_senders` looks at the configuration once per run: a channel without credentials
 delivers to the local log (loyalty.notify.senders.LocalLogSender) and `describe` says so.
@@ -6,7 +7,6 @@ delivers to the local log (loyalty.notify.senders.LocalLogSender) and `describe`
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,16 +15,13 @@ import requests
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from loyalty.models import OutboxChannel, OutboxMessage, OutboxStatus
-from loyalty.notify import texts
-from loyalty.notify.delivery import Outcome, Sender, TokenBucket
+from loyalty.models import OutboxChannel
+from loyalty.notify.delivery import Sender, TokenBucket
 from loyalty.notify.pacing import SharedRateLimit
 from loyalty.notify.senders import EmailSender, LocalLogSender, SmtpSettings
 from loyalty.notify.webhooks import WebhookSender, WebhookSettings
-
-# Twilio error codes that mean the number refuses or cannot get SMS: never retry.
-TWILIO_OPTED_OUT = {21610}
-TWILIO_PERMANENT = {21211, 21212, 21408, 21606, 21612, 21614, 21610}
+from loyalty_bot.sms_sender import TwilioSmsSender
+from loyalty_bot.telegram_sender import TelegramSender
 
 
 @dataclass(frozen=True)
@@ -61,80 +58,6 @@ class WorkerConfig:
         raw = self.get(f"RATE_LIMIT_{channel.upper()}", defaults.get(channel, "0"))
         value = float(raw or 0)
         return value if value > 0 else None
-
-
-class TwilioSmsSender:
-    """SMS through twilio's REST client; TWILIO_API_BASE points it at a local fake in tests."""
-
-    concurrent = True  # the client's connection pool is thread-safe; no per-call state
-
-    def __init__(
-        self, account_sid: str, auth_token: str, sender: str, *, api_base: str = ""
-    ) -> None:
-        from twilio.rest import Client
-
-        self.client = Client(account_sid, auth_token)
-        if api_base:
-            self.client.api.base_url = api_base.rstrip("/")
-        self.sender = sender
-
-    def send(self, message: OutboxMessage) -> Outcome:
-        from twilio.base.exceptions import TwilioException, TwilioRestException
-
-        origin = (
-            {"messaging_service_sid": self.sender}
-            if self.sender.startswith("MG")
-            else {"from_": self.sender}
-        )
-        try:
-            sent = self.client.messages.create(
-                to=message.address, body=texts.short_text(message), **origin
-            )
-        except TwilioRestException as exc:
-            permanent = exc.code in TWILIO_PERMANENT or 400 <= exc.status < 429
-            return Outcome(
-                OutboxStatus.FAILED,
-                error=f"Twilio {exc.status} {exc.code}: {exc.msg}",
-                retry=not permanent,
-                opt_out=exc.code in TWILIO_OPTED_OUT,
-            )
-        except (TwilioException, OSError) as exc:
-            return Outcome(OutboxStatus.FAILED, error=f"Twilio: {exc!r}", retry=True)
-        return Outcome(OutboxStatus.SENT, provider_id=sent.sid)
-
-
-class TelegramSender:
-    """Telegram through python-telegram-bot's Bot, on one event loop kept for the worker's life."""
-
-    def __init__(self, token: str, *, api_base: str = "") -> None:
-        from telegram import Bot
-
-        kwargs = {"base_url": f"{api_base}/bot", "base_file_url": f"{api_base}/file/bot"}
-        self.bot = Bot(token, **(kwargs if api_base else {}))
-        self.loop = asyncio.new_event_loop()
-
-    def send(self, message: OutboxMessage) -> Outcome:
-        from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
-
-        try:
-            sent = self.loop.run_until_complete(
-                self.bot.send_message(
-                    chat_id=message.address, text=texts.short_text(message)[:4096]
-                )
-            )
-        except Forbidden as exc:  # the person blocked the bot
-            return Outcome(OutboxStatus.SKIPPED, error=f"Telegram: {exc.message}", opt_out=True)
-        except RetryAfter as exc:
-            return Outcome(OutboxStatus.FAILED, error=f"Telegram flood control: {exc}", retry=True)
-        except BadRequest as exc:
-            return Outcome(OutboxStatus.FAILED, error=f"Telegram: {exc.message}")
-        except TelegramError as exc:  # network errors, timeouts, 5xx
-            return Outcome(OutboxStatus.FAILED, error=f"Telegram: {exc!r}", retry=True)
-        return Outcome(OutboxStatus.SENT, provider_id=f"{sent.chat_id}:{sent.message_id}")
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.bot.shutdown())
-        self.loop.close()
 
 
 class Senders:

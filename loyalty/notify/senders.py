@@ -1,7 +1,8 @@
 """The e-mail sender (smtplib) and the local log every channel falls back to without credentials.
 
-The other senders live beside their provider's client (jobs/senders.py for Telegram and
-Twilio, wallet/ for APNs and Google) and the worker plugs them in at start.
+The other senders live beside their channel (loyalty_bot/sms_sender.py and
+loyalty_bot/telegram_sender.py, wallet/ for APNs and Google) and the worker plugs them in at
+start (jobs/senders.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobs.senders import TelegramSender, TwilioSmsSender
 from loyalty.models import (
     ChannelIdentity,
     ChannelKind,
@@ -24,6 +23,8 @@ from loyalty.notify import outbox
 from loyalty.notify.delivery import Deliverer, DeliveryPolicy, Outcome, TokenBucket
 from loyalty.notify.rules import QuietHours
 from loyalty.notify.senders import EmailSender, LocalLogSender, SmtpSettings
+from loyalty_bot.sms_sender import TwilioSmsSender
+from loyalty_bot.telegram_sender import TelegramSender
 from tests.factories import Tenant
 from tests.fakes.smtp import smtp_server
 from tests.fakes.telegram import FakeTelegram
