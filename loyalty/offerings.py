@@ -16,6 +16,7 @@ class Feature(enum.StrEnum):
     TIERS = "tiers"
     CUSTOM_REWARDS = "custom_rewards"
     SEGMENTATION = "segmentation"
+    REFERRALS = "referrals"
     EMAIL_CAMPAIGNS = "email_campaigns"
     ADVANCED_ANALYTICS = "advanced_analytics"
     API_ACCESS = "api_access"
@@ -32,6 +33,7 @@ FEATURE_LABELS: dict[Feature, str] = {
     Feature.TIERS: "Membership tiers",
     Feature.CUSTOM_REWARDS: "Custom rewards catalogue",
     Feature.SEGMENTATION: "Customer segmentation",
+    Feature.REFERRALS: "Referral programme",
     Feature.EMAIL_CAMPAIGNS: "E-mail campaigns",
     Feature.ADVANCED_ANALYTICS: "Advanced analytics",
     Feature.API_ACCESS: "REST API access",
@@ -55,6 +57,7 @@ _PLUS = _BASIC | {
     Feature.TIERS,
     Feature.CUSTOM_REWARDS,
     Feature.SEGMENTATION,
+    Feature.REFERRALS,
     Feature.EMAIL_CAMPAIGNS,
     Feature.ADVANCED_ANALYTICS,
 }

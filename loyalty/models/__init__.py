@@ -40,6 +40,7 @@ from loyalty.models.program import (
     Rounding,
 )
 from loyalty.models.promotions import Promotion, PromotionRedemption, PromotionType
+from loyalty.models.referrals import Referral, ReferralStatus
 from loyalty.models.rewards import (
     CUSTOM_REWARD_TYPES,
     Reward,
@@ -89,6 +90,8 @@ __all__ = [
     "Promotion",
     "PromotionRedemption",
     "PromotionType",
+    "Referral",
+    "ReferralStatus",
     "RefundShortfall",
     "Reward",
     "RewardType",

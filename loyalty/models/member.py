@@ -103,6 +103,7 @@ class LoyaltyMember(Base):
     __table_args__ = (
         UniqueConstraint("program_id", "card_number"),
         UniqueConstraint("program_id", "enrollment_key"),
+        UniqueConstraint("program_id", "referral_code"),
         CheckConstraint("points_balance >= 0", name="balance_not_negative"),
         CheckConstraint("lifetime_points >= 0", name="lifetime_not_negative"),
         CheckConstraint("spend_carry_cents >= 0", name="carry_not_negative"),
@@ -141,6 +142,8 @@ class LoyaltyMember(Base):
     # Points of refunded purchases that had already been spent, to be recovered from the
     # member's next earnings (when the programme claws back rather than absorbs).
     points_debt: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The code in this member's "invite a friend" link; given when first asked for.
+    referral_code: Mapped[str | None] = mapped_column(String(16))
     tier_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_tiers.id", ondelete="SET NULL"))
     status: Mapped[MemberStatus] = mapped_column(
         str_enum(MemberStatus), default=MemberStatus.ACTIVE

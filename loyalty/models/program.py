@@ -49,6 +49,10 @@ class LoyaltyProgram(Base):
         CheckConstraint("points_per_euro >= 0", name="rate_not_negative"),
         CheckConstraint("signup_bonus >= 0 AND birthday_bonus >= 0", name="bonuses_not_negative"),
         CheckConstraint("pending_days >= 0 AND pending_days <= 60", name="pending_days_range"),
+        CheckConstraint(
+            "referrer_bonus >= 0 AND referee_bonus >= 0 AND referral_min_spend_cents >= 0",
+            name="referral_terms_not_negative",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -66,6 +70,11 @@ class LoyaltyProgram(Base):
     carry_over_spend: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Days a purchase's points stay pending (the return window) before they can be spent.
     pending_days: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Referral programme (Plus and Enterprise): points for both when an invited friend's first
+    # purchase of at least the minimum spend goes through. 0 and 0: no referral programme.
+    referrer_bonus: Mapped[int] = mapped_column(default=0, server_default="0")
+    referee_bonus: Mapped[int] = mapped_column(default=0, server_default="0")
+    referral_min_spend_cents: Mapped[int] = mapped_column(default=0, server_default="0")
     refund_shortfall: Mapped[RefundShortfall] = mapped_column(
         str_enum(RefundShortfall), default=RefundShortfall.ABSORB, server_default="absorb"
     )

@@ -31,7 +31,7 @@ from loyalty.models import (
     TransactionType,
 )
 from loyalty.offerings import PLANS, Feature
-from loyalty.services import debt, events, ledger, promotions, tiers
+from loyalty.services import debt, events, ledger, promotions, referrals, tiers
 from loyalty.services.actors import SYSTEM, Actor
 from loyalty.services.points import (
     BasketLine,
@@ -274,6 +274,7 @@ def _earn_step_by_step(
     )
     if quote.carry_out_cents is not None:
         member.spend_carry_cents = quote.carry_out_cents
+    referrals.reward_first_purchase(session, member=member, earned=transaction, now=now)
     recovered = debt.recover(
         session,
         member=member,
@@ -345,6 +346,8 @@ WITH locked AS (
     LEFT JOIN loyalty_tiers t ON t.id = m.tier_id
     WHERE m.id = :member_id AND m.status = 'active' AND NOT p.carry_over_spend
       AND p.pending_days = 0 AND m.points_debt = 0
+      AND NOT EXISTS (
+          SELECT 1 FROM referrals r WHERE r.referee_id = m.id AND r.status = 'pending')
       AND NOT EXISTS (
           SELECT 1 FROM promotions pr
           WHERE pr.program_id = m.program_id AND pr.active
@@ -429,7 +432,8 @@ def _earn_in_one_statement(
     row = _Row(*driver.execute(_EARN_PSYCOPG, params).fetchone())
     if not row.eligible:
         # A promotion is running, the programme carries spend over or holds points pending,
-        # the member owes points of a refund or is not active: the general path applies the rules.
+        # the member owes points of a refund, awaits a referral reward or is not active: the
+        # general path applies the rules.
         return None
     if row.transaction_id is None:
         # The insert met the unique (programme, key): this is a replay of a committed earn.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from datetime import date, datetime
 
@@ -10,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loyalty.db import utcnow
-from loyalty.errors import DuplicateCustomer, InvalidInput
+from loyalty.errors import DuplicateCustomer, InvalidInput, LoyaltyError
 from loyalty.identity import (
     format_card_number,
     new_card_number,
@@ -29,7 +30,7 @@ from loyalty.models import (
     TransactionType,
 )
 from loyalty.notify import outbox
-from loyalty.services import events, ledger
+from loyalty.services import events, ledger, referrals
 from loyalty.services.actors import SYSTEM, Actor
 
 LANGUAGES = ("en", "fr", "de")
@@ -110,6 +111,7 @@ def enroll(
     source: str = "web",
     actor: Actor = SYSTEM,
     now: datetime | None = None,
+    referral_code: str | None = None,
 ) -> LoyaltyMember:
     """Create customer and card; a sign-up bonus and a welcome message follow if configured."""
     key = ledger.check_key(idempotency_key)
@@ -173,6 +175,10 @@ def enroll(
                     merchant_id=merchant.id, member_id=member.id, kind=kind, address=address
                 )
             )
+    if referral_code and referrals.enabled(program):
+        # A stale or mistyped invite link must not stop anyone joining: it just does not count.
+        with contextlib.suppress(LoyaltyError), session.begin_nested():
+            referrals.attach(session, member=member, code=referral_code, now=now)
     if program.signup_bonus > 0:
         ledger.credit(
             session,

@@ -17,13 +17,16 @@ from typing import TypeVar
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
+from loyalty import offerings
 from loyalty.db import utcnow
 from loyalty.errors import InvalidInput
 from loyalty.models import ExpiryPolicy, LoyaltyProgram, RefundShortfall, Role, Rounding
+from loyalty.offerings import Feature
 from loyalty.services import audit
 from loyalty.services.actors import Actor
 from loyalty.services.merchants import _bounded
 from loyalty.services.pending import MAX_PENDING_DAYS
+from loyalty.services.points import MAX_AMOUNT_CENTS
 
 # Currencies a European retailer is likely to show; the code is what pages and passes print.
 CURRENCIES = {
@@ -62,6 +65,9 @@ class ProgrammeSettings:
     carry_over_spend: bool | None = None
     pending_days: int | None = None
     refund_shortfall: RefundShortfall | str | None = None
+    referrer_bonus: int | None = None
+    referee_bonus: int | None = None
+    referral_min_spend_cents: int | None = None
 
 
 def _rate(value: Decimal | str) -> Decimal:
@@ -138,6 +144,24 @@ def update(
         mechanics["refund_shortfall"] = _enum(
             RefundShortfall, settings.refund_shortfall, "refund_shortfall", "refund rules"
         )
+    referral = {
+        "referrer_bonus": settings.referrer_bonus,
+        "referee_bonus": settings.referee_bonus,
+        "referral_min_spend_cents": settings.referral_min_spend_cents,
+    }
+    referral = {key: value for key, value in referral.items() if value is not None}
+    if any(referral.values()):
+        offerings.require(program.merchant, Feature.REFERRALS)
+    for key in ("referrer_bonus", "referee_bonus"):
+        if key in referral:
+            mechanics[key] = _bonus(referral[key], key, "referral reward")
+    if "referral_min_spend_cents" in referral:
+        if not 0 <= referral["referral_min_spend_cents"] <= MAX_AMOUNT_CENTS:
+            raise InvalidInput(
+                "The minimum first purchase must be between €0 and €100,000.",
+                field="referral_min_spend",
+            )
+        mechanics["referral_min_spend_cents"] = referral["referral_min_spend_cents"]
     currency = (settings.currency or "").strip().upper()
     if currency not in CURRENCIES:
         raise InvalidInput("Choose one of the currencies offered.", field="currency")

@@ -390,3 +390,27 @@ def test_bad_mechanics_settings_change_nothing(client, login_as, session, tenant
     session.expire_all()
     program = program_of(session, tenant.merchant)
     assert (program.pending_days, program.refund_shortfall) == (0, "absorb")
+
+
+def test_a_plus_owner_sets_the_referral_rewards(client, login_as, session, tenant):
+    login_as(factories.make_user(session, tenant, role=Role.OWNER))
+    assert "Invite a friend" in client.get("/backoffice/settings").text
+    response = client.post(
+        "/backoffice/settings",
+        data=settings_form(referrer_bonus="50", referee_bonus="30", referral_min_spend="10,00"),
+    )
+    assert response.status_code == 302
+    session.expire_all()
+    program = program_of(session, tenant.merchant)
+    assert (program.referrer_bonus, program.referee_bonus) == (50, 30)
+    assert program.referral_min_spend_cents == 1000
+
+
+def test_basic_merchants_see_no_referral_settings(client, login_as, session):
+    basic = factories.make_tenant(session, offering=Offering.BASIC)
+    login_as(factories.make_user(session, basic, role=Role.OWNER))
+    assert "Invite a friend" not in client.get("/backoffice/settings").text
+    response = client.post("/backoffice/settings", data=settings_form(referrer_bonus="50"))
+    assert response.status_code == 302  # the field is not theirs: ignored, not an error
+    session.expire_all()
+    assert program_of(session, basic.merchant).referrer_bonus == 0

@@ -322,3 +322,22 @@ def test_the_card_shows_pending_points_and_the_next_expiry(app, client, session,
     page = text(client.get(f"/p/{tenant.program.slug}"))
     assert "10 more points become available on" in page
     assert "Next expiry: 40 points on" in page  # pending points do not expire before release
+
+
+def test_an_invite_link_on_the_card_brings_a_friend_who_joins_as_invited(
+    app, client, session, tenant, ann
+):
+    tenant.program.referrer_bonus = 50
+    tenant.program.referee_bonus = 30
+    session.flush()
+    sign_in(app, client, session, ann)
+    card = text(client.get(f"/p/{tenant.program.slug}"))
+    assert 'data-testid="invite"' in card
+    session.refresh(ann)  # the request gave the code through its own session
+    code = ann.referral_code
+    assert code
+    assert code in card
+    join_page = text(client.get(f"/j/{tenant.program.slug}?ref={code}"))
+    assert 'data-testid="invited"' in join_page
+    assert f'value="{code}"' in join_page
+    assert 'data-testid="invited"' not in text(client.get(f"/j/{tenant.program.slug}?ref=NOPE1234"))

@@ -25,8 +25,10 @@ from sqlalchemy.orm import Session
 
 from loyalty.errors import LoyaltyError
 from loyalty.models import ExpiryPolicy, LoyaltyTransaction, RefundShortfall, Role
+from loyalty.services import referrals
 from loyalty.services.corrections import adjust, reverse
 from loyalty.services.earn import earn
+from loyalty.services.enroll import enroll
 from loyalty.services.expiry import expire_points
 from loyalty.services.pending import release_due
 from loyalty.services.rewards import redeem
@@ -48,6 +50,10 @@ def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
             self.tenant = factories.make_tenant(session)
             self.tenant.program.expiry_policy = ExpiryPolicy.AFTER_DAYS
             self.tenant.program.expiry_days = 30
+            self.tenant.program.referrer_bonus = 40
+            self.tenant.program.referee_bonus = 15
+            self.tenant.program.referral_min_spend_cents = 1000
+            self.friends = 0
             self.member = factories.make_member(session, self.tenant)
             self.rewards = [
                 factories.make_reward(session, self.tenant, cost=cost, stock=stock)
@@ -175,6 +181,34 @@ def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
         def merchant_chooses_who_bears_spent_refunds(self, policy: RefundShortfall) -> None:
             self.tenant.program.refund_shortfall = policy
             session.flush()
+
+        @rule(cents=st.integers(min_value=1, max_value=5_000))
+        def a_friend_joins_on_the_members_invitation_and_shops(self, cents: int) -> None:
+            self.friends += 1
+            friend = self.attempt(
+                lambda: enroll(
+                    session,
+                    program=self.tenant.program,
+                    idempotency_key=self.key(),
+                    terms_accepted=True,
+                    email=f"friend{self.friends}@example.com",
+                    referral_code=referrals.code_for(session, self.member),
+                    now=self.now,
+                )
+            )
+            if friend is None:
+                return
+            for _ in range(2):  # a second purchase never pays the referral again
+                self.attempt(
+                    lambda: earn(
+                        session,
+                        member=friend,
+                        amount_cents=cents,
+                        idempotency_key=self.key(),
+                        at=self.now,
+                    )
+                )
+            assert_ledger_consistent(session, friend.id)
 
         @rule(days=st.sampled_from([0, 3, 14]))
         def merchant_sets_the_return_window(self, days: int) -> None:

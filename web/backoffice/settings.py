@@ -11,8 +11,10 @@ from pathlib import Path
 from flask import abort, current_app, flash, redirect, render_template, send_file, url_for
 from werkzeug.wrappers import Response
 
+from loyalty import offerings
 from loyalty.errors import LoyaltyError
-from loyalty.models import Role
+from loyalty.models import LoyaltyProgram, Role
+from loyalty.offerings import Feature
 from loyalty.services import programme_settings
 from loyalty.services.merchants import program_of
 from web.backoffice.onboarding import next_step_url
@@ -20,11 +22,25 @@ from web.backoffice.setup_forms import ProgrammeForm
 from web.backoffice.views import blueprint
 from web.extensions import db
 from web.form_errors import has_errors, show_on_form
+from web.staff.forms import parse_euros
 from web.tenancy import current_actor, current_merchant, current_role
 
 
 def _upload_dir() -> Path:
     return Path(current_app.config["UPLOAD_FOLDER"]) / "logos"
+
+
+def _referral_terms(form: ProgrammeForm, program: LoyaltyProgram) -> dict[str, int | None]:
+    """The referral fields, when the offering shows them (None keeps what is set)."""
+    if not offerings.has(program.merchant, Feature.REFERRALS):
+        return {}
+    return {
+        "referrer_bonus": form.referrer_bonus.data,
+        "referee_bonus": form.referee_bonus.data,
+        "referral_min_spend_cents": parse_euros(
+            form.referral_min_spend.data or "0", field="referral_min_spend"
+        ),
+    }
 
 
 @blueprint.route("/settings", methods=["GET", "POST"])
@@ -37,6 +53,7 @@ def settings() -> Response | tuple[str, int]:
     if not form.is_submitted():
         # 1.0000 as stored reads better as 1.
         form.points_per_euro.data = format(program.points_per_euro.normalize(), "f")
+        form.referral_min_spend.data = f"{program.referral_min_spend_cents / 100:.2f}"
     if may_edit and form.validate_on_submit():
         try:
             programme_settings.update(
@@ -58,6 +75,7 @@ def settings() -> Response | tuple[str, int]:
                     carry_over_spend=bool(form.carry_over_spend.data),
                     pending_days=form.pending_days.data,
                     refund_shortfall=form.refund_shortfall.data or None,
+                    **_referral_terms(form, program),
                 ),
             )
             upload = form.logo.data
@@ -80,7 +98,13 @@ def settings() -> Response | tuple[str, int]:
     elif not may_edit and form.is_submitted():
         abort(403, description="Only an owner can change the programme settings.")
     return (
-        render_template("backoffice/settings.html", form=form, program=program, may_edit=may_edit),
+        render_template(
+            "backoffice/settings.html",
+            form=form,
+            program=program,
+            may_edit=may_edit,
+            referrals=offerings.has(merchant, Feature.REFERRALS),
+        ),
         422 if has_errors(form) else 200,
     )
 

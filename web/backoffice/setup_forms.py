@@ -124,6 +124,22 @@ class ProgrammeForm(FlaskForm):
         choices=[SelectChoice(r.value, REFUND_LABELS[r]) for r in RefundShortfall],
         validate_choice=False,  # the service says which values exist, with a clear message
     )
+    referrer_bonus = IntegerField(
+        "Points for the member who invites",
+        default=0,
+        validators=[Optional(), NumberRange(0, MAX_BONUS, f"Between 0 and {MAX_BONUS:,} points.")],
+    )
+    referee_bonus = IntegerField(
+        "Points for the invited friend",
+        default=0,
+        validators=[Optional(), NumberRange(0, MAX_BONUS, f"Between 0 and {MAX_BONUS:,} points.")],
+    )
+    referral_min_spend = StringField(
+        "Friend's first purchase of at least (€)",
+        filters=[_strip],
+        description="Both rewards are given once, on the friend's first purchase of this amount.",
+        render_kw={"inputmode": "decimal"},
+    )
     currency = SelectField(
         "Currency shown", choices=[SelectChoice(code, label) for code, label in CURRENCIES.items()]
     )

@@ -76,6 +76,8 @@ class JoinForm(FlaskForm):
     )
     started = HiddenField()
     key = HiddenField()
+    # From an invite link (?ref=CODE): the friend who invited this customer.
+    ref = HiddenField(validators=[Optional(), Length(max=32)])
 
 
 class ContactForm(FlaskForm):

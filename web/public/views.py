@@ -40,7 +40,7 @@ from loyalty.models import (
     Reward,
     Voucher,
 )
-from loyalty.services import gdpr, member_access, pending
+from loyalty.services import gdpr, member_access, pending, referrals
 from loyalty.services.actors import Actor
 from loyalty.services.enroll import MARKETING_CONSENTS, enroll
 from loyalty.services.rewards import affordable_rewards, redeem
@@ -210,12 +210,16 @@ def _looks_like_a_bot(form: JoinForm) -> str | None:
 
 def _render_join(program: LoyaltyProgram, form: JoinForm, status: int = 200, error: str = ""):
     _fresh_join_form(form)
+    inviter = None
+    if form.ref.data and referrals.enabled(program):
+        inviter = referrals.find_referrer(db.session, program, form.ref.data)
     return _page(
         "public/join.html",
         program,
         status,
         form=form,
         error=error,
+        invited=inviter is not None,
         telegram_link=links.telegram_join_link(program),
     )
 
@@ -223,7 +227,9 @@ def _render_join(program: LoyaltyProgram, form: JoinForm, status: int = 200, err
 @blueprint.get("/j/<slug>")
 def join(slug: str):
     program = program_or_404(slug)
-    return _render_join(program, JoinForm())
+    form = JoinForm()
+    form.ref.data = request.args.get("ref", "")[:32]
+    return _render_join(program, form)
 
 
 @blueprint.post("/j/<slug>")
@@ -252,6 +258,7 @@ def join_submit(slug: str):
             language=form.language.data or "en",
             consents={name: bool(getattr(form, name).data) for name in MARKETING_CONSENTS},
             source="web",
+            referral_code=form.ref.data or None,
         )
     except DuplicateCustomer as duplicate:
         db.session.rollback()
@@ -453,9 +460,17 @@ def card(slug: str):
         .where(ChannelIdentity.member_id == member.id)
         .order_by(ChannelIdentity.kind, ChannelIdentity.id)
     ).all()
+    invite_link = None
+    if referrals.enabled(program):
+        had_code = member.referral_code is not None
+        code = referrals.code_for(db.session, member)
+        if not had_code:
+            db.session.commit()
+        invite_link = url_for("public.join", slug=program.slug, ref=code, _external=True)
     return _page(
         "public/card.html",
         program,
+        invite_link=invite_link,
         member=member,
         customer=customer,
         progress=member_access.tier_progress(db.session, member=member),
