@@ -32,7 +32,7 @@ from loyalty.models import (
     PointLot,
     TransactionType,
 )
-from loyalty.services import events
+from loyalty.services import bulk_ledger, events
 
 
 @dataclass(frozen=True)
@@ -165,55 +165,27 @@ def expire_points(
         # Lock members first, in id order, as every other balance change does: no deadlocks.
         # NO KEY UPDATE still excludes every other balance change (they take FOR UPDATE) but
         # not the foreign-key checks of rows that merely point at the member; cheaper too.
-        locked = (
-            select(LoyaltyMember.id)
-            .where(
-                LoyaltyMember.program_id == program.id,
-                LoyaltyMember.id.in_(select(PointLot.member_id).where(due)),
-            )
-            .order_by(LoyaltyMember.id)
-            .with_for_update(key_share=True)
-            .subquery()
+        bulk_ledger.lock_members(
+            session,
+            select(PointLot.member_id).where(due),
+            LoyaltyMember.program_id == program.id,
+            key_share=True,
         )
-        session.execute(select(func.count()).select_from(locked))
         return _expire_in_one_statement(session, program, due, now)
-    per_member = (
-        select(PointLot.member_id, func.sum(PointLot.remaining).label("points"))
-        .where(due)
-        .group_by(PointLot.member_id)
-        .subquery()
-    )
-    totals = session.execute(
-        select(func.count(), func.coalesce(func.sum(per_member.c.points), 0))
-    ).one()
-    if not totals[0]:
+    per_member = bulk_ledger.due_per_member(due)
+    members, points = bulk_ledger.totals(session, per_member)
+    if not members:
         return ExpiryRun(0, 0)
     key_prefix = f"expire:{now.isoformat()}:"
-    session.execute(
-        LoyaltyTransaction.__table__.insert().from_select(
-            [
-                "merchant_id",
-                "program_id",
-                "member_id",
-                "type",
-                "points",
-                "balance_after",
-                "description",
-                "idempotency_key",
-                "created_at",
-            ],
-            select(
-                LoyaltyMember.merchant_id,
-                LoyaltyMember.program_id,
-                LoyaltyMember.id,
-                literal(TransactionType.EXPIRE.value),
-                -per_member.c.points,
-                LoyaltyMember.points_balance - per_member.c.points,
-                literal("Points expired"),
-                literal(key_prefix) + cast(LoyaltyMember.id, String),
-                literal(now, LoyaltyTransaction.__table__.c.created_at.type),
-            ).join(per_member, per_member.c.member_id == LoyaltyMember.id),
-        )
+    bulk_ledger.append_per_member(
+        session,
+        per_member=per_member,
+        type=TransactionType.EXPIRE,
+        points=-per_member.c.points,
+        balance_after=LoyaltyMember.points_balance - per_member.c.points,
+        description=literal("Points expired"),
+        key_prefix=key_prefix,
+        now=now,
     )
     expiring = (
         select(func.sum(PointLot.remaining))
@@ -231,4 +203,4 @@ def expire_points(
     )
     events.points_expired(session, program=program, key_prefix=key_prefix)
     session.expire_all()
-    return ExpiryRun(members=totals[0], points=int(totals[1]))
+    return ExpiryRun(members=members, points=points)

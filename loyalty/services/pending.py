@@ -16,7 +16,8 @@ from sqlalchemy import String, cast, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.db import is_postgres, utcnow
-from loyalty.models import LoyaltyMember, LoyaltyTransaction, PointLot, TransactionType
+from loyalty.models import LoyaltyMember, PointLot, TransactionType
+from loyalty.services import bulk_ledger
 
 MAX_PENDING_DAYS = 60
 
@@ -60,53 +61,21 @@ def release_due(
     session.flush()
     members_due = select(PointLot.member_id).where(due).distinct()
     if is_postgres(session):
-        # Members first, in id order, as every other balance change locks them: no deadlocks.
-        locked = (
-            select(LoyaltyMember.id)
-            .where(LoyaltyMember.id.in_(members_due))
-            .order_by(LoyaltyMember.id)
-            .with_for_update()
-            .subquery()
-        )
-        session.execute(select(func.count()).select_from(locked))
-    per_member = (
-        select(PointLot.member_id, func.sum(PointLot.remaining).label("points"))
-        .where(due)
-        .group_by(PointLot.member_id)
-        .subquery()
-    )
-    members, points = session.execute(
-        select(func.count(), func.coalesce(func.sum(per_member.c.points), 0))
-    ).one()
+        bulk_ledger.lock_members(session, members_due)
+    per_member = bulk_ledger.due_per_member(due)
+    members, points = bulk_ledger.totals(session, per_member)
     if not members:
         return ReleaseRun(0, 0)
-    session.execute(
-        LoyaltyTransaction.__table__.insert().from_select(
-            [
-                "merchant_id",
-                "program_id",
-                "member_id",
-                "type",
-                "points",
-                "balance_after",
-                "description",
-                "idempotency_key",
-                "created_at",
-            ],
-            select(
-                LoyaltyMember.merchant_id,
-                LoyaltyMember.program_id,
-                LoyaltyMember.id,
-                literal(TransactionType.RELEASE.value),
-                literal(0),
-                LoyaltyMember.points_balance + per_member.c.points,
-                cast(per_member.c.points, String) + literal(" pending points now available"),
-                literal(f"release:{now.isoformat()}:") + cast(LoyaltyMember.id, String),
-                literal(now, LoyaltyTransaction.__table__.c.created_at.type),
-            )
-            .join(per_member, per_member.c.member_id == LoyaltyMember.id)
-            .where(per_member.c.points > 0),
-        )
+    bulk_ledger.append_per_member(
+        session,
+        per_member=per_member,
+        type=TransactionType.RELEASE,
+        points=literal(0),
+        balance_after=LoyaltyMember.points_balance + per_member.c.points,
+        description=cast(per_member.c.points, String) + literal(" pending points now available"),
+        key_prefix=f"release:{now.isoformat()}:",
+        now=now,
+        only_positive=True,
     )
     releasing = (
         select(func.sum(PointLot.remaining))
@@ -130,4 +99,4 @@ def release_due(
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
-    return ReleaseRun(members=members, points=int(points))
+    return ReleaseRun(members=members, points=points)
