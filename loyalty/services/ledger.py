@@ -229,8 +229,9 @@ def spendable(
 ) -> int:
     """What a debit may take from the locked member: the balance, after releasing pending
     points whose window has closed, plus, for a refund, its own sale's points still pending."""
-    if member.pending_points and pending.release_due(session, now=now, member_id=member.id).members:
-        session.refresh(member)
+    if member.pending_points:
+        # A release expires the session's objects: the member reloads with its new figures.
+        pending.release_due(session, now=now, member_id=member.id)
     own = pending_in_lot(session, own_lot_of) if own_lot_of is not None else 0
     return member.points_balance + own
 
