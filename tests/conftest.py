@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from loyalty.db import Base
 from loyalty.models import LoyaltyMember
+from loyalty.services import events
 from tests import factories
 from web import create_app
 from web.config import database_url, test_config
@@ -100,6 +101,9 @@ def session(app: Flask) -> Iterator[Session]:
             sessionmaker(bind=connection, join_transaction_mode="create_savepoint"),
             scopefunc=lambda: id(app_ctx._get_current_object()),
         )
+        # Rolled-back tests hand the same merchant ids out again: a "who listens" answer
+        # cached by an earlier test would be about a merchant that no longer exists.
+        events.forget_targets()
         try:
             yield db.session
         finally:

@@ -17,6 +17,7 @@ PLUS = BASIC | {
     F.SEGMENTATION,
     F.EMAIL_CAMPAIGNS,
     F.ADVANCED_ANALYTICS,
+    F.REFERRALS,  # issue 12: the referral programme is Plus and Enterprise
 }
 ENTERPRISE = PLUS | {
     F.API_ACCESS,
