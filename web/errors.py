@@ -9,8 +9,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import psycopg
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -59,6 +61,7 @@ API_CODE_FOR_STATUS: dict[int, str] = {
     422: "invalid_input",
     429: "rate_limited",
     500: "server_error",
+    503: "database_unavailable",
 }
 PROBLEM_TYPE_BASE = "/api/v1/docs#problem-"
 
@@ -79,7 +82,20 @@ MESSAGES: dict[int, tuple[str, str]] = {
     422: ("Check your input", "Some of the information sent is not valid."),
     429: ("Too many attempts", "Too many requests in a short time. Wait a moment."),
     500: ("Something went wrong", "An unexpected error happened; it has been logged."),
+    503: ("Briefly unavailable", "The service is briefly unavailable. Try again in a moment."),
 }
+
+# The database went away (restart, failover, network) or is too busy to take the request: the
+# app reconnects by itself (pool_pre_ping), so the client is told to retry, not shown a crash.
+# psycopg's own errors too: the hot paths (earn, idempotency claims) use the driver directly.
+DATABASE_UNAVAILABLE = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+RETRY_AFTER_SECONDS = 2
 
 # Statuses with a page of their own; the rest share errors/error.html.
 OWN_TEMPLATES = {403, 404, 429, 500}
@@ -90,6 +106,8 @@ def register(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(InternalServerError, handle_server_error)
+    for error in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error, handle_database_unavailable)
 
 
 def wants_json() -> bool:
@@ -163,6 +181,25 @@ def handle_server_error(error: InternalServerError) -> Response:
     except Exception:  # the database may be why we are here; the page must still render
         current_app.logger.warning("rollback after a server error failed", exc_info=True)
     return respond(500, bare=True)
+
+
+def handle_database_unavailable(error: Exception) -> Response:
+    current_app.logger.warning(
+        "database unavailable: %s", str(error).splitlines()[0] if str(error) else type(error)
+    )
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone; the pool replaces it on the next checkout
+        current_app.logger.debug("rollback after a lost connection failed", exc_info=True)
+    response = respond(
+        503,
+        "The database could not be reached, so this request may not have been saved. "
+        f"Send it again in {RETRY_AFTER_SECONDS} seconds: a retry with the same key "
+        "(Idempotency-Key, or the till's own) is never counted twice.",
+        bare=True,
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def _too_many_requests() -> Response:

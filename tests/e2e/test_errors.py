@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import exc as sa_exc
 
 from loyalty import errors as domain
 from web import config as web_config
@@ -35,6 +37,14 @@ EXPECTED_STATUS = {
     "other": 400,
 }
 
+# What the app sees while PostgreSQL restarts: through SQLAlchemy, or from psycopg directly on
+# the hot paths that use the driver's connection.
+LOST_DATABASE = {
+    "db-gone": sa_exc.OperationalError("SELECT 1", {}, Exception("server closed the connection")),
+    "db-starting": psycopg.OperationalError("FATAL:  the database system is starting up"),
+    "db-closed": psycopg.InterfaceError("the connection is closed"),
+}
+
 
 @pytest.fixture(scope="module")
 def error_app(database_uri: str) -> Iterator[Flask]:
@@ -48,6 +58,8 @@ def error_app(database_uri: str) -> Iterator[Flask]:
     def fail(name: str) -> str:
         if name == "crash":
             raise RuntimeError("a bug, not the user's fault")
+        if name in LOST_DATABASE:
+            raise LOST_DATABASE[name]
         raise RAISED[name]
 
     yield app
@@ -119,6 +131,21 @@ def test_a_bug_under_api_is_problem_json(error_client) -> None:
     assert response.status_code == 500
     assert response.mimetype == PROBLEM_JSON
     assert "a bug" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("name", sorted(LOST_DATABASE))
+def test_a_lost_database_is_a_503_to_retry_not_a_500(error_client, name: str) -> None:
+    api = error_client.get(f"/api/fail/{name}")
+    assert api.status_code == 503
+    assert api.mimetype == PROBLEM_JSON
+    assert api.json["code"] == "database_unavailable"
+    assert "Send it again" in api.json["detail"]
+    assert "starting up" not in api.json["detail"]
+    assert int(api.headers["Retry-After"]) > 0
+    page = error_client.get(f"/fail/{name}")
+    assert page.status_code == 503
+    assert "Briefly unavailable" in page.get_data(as_text=True)
+    assert "Retry-After" in page.headers
 
 
 @pytest.mark.parametrize(
