@@ -3,7 +3,6 @@ and each channel's sender against a local fake (SMTP, Twilio, Telegram) or the l
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -248,11 +247,11 @@ def test_the_sms_rate_limit_is_never_exceeded_at_the_fake(session, tenant, twili
     )
     assert deliverer.run(session) == {OutboxStatus.SENT: 60}
     stamps = [s.at for s in twilio.messages]
+    # The limit is the behaviour; how close the pace comes to it depends on the machine's load,
+    # so that figure is reported, never asserted (the developers' guide: no timing asserts).
     assert max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps) <= 50
     achieved = (len(stamps) - 1) / (stamps[-1] - stamps[0])
-    if achieved < 0.95 * 50 and os.getloadavg()[0] > 2 * (os.cpu_count() or 1):
-        pytest.skip(f"a starved machine cannot keep the pace: load {os.getloadavg()[0]:.0f}")
-    assert achieved > 0.95 * 50
+    print(f"limit 50/s, 60 messages: achieved {achieved:.1f}/s ({achieved / 50:.0%})")
 
 
 def test_telegram_goes_through_ptbs_bot_to_the_fake(session, tenant, member) -> None:
