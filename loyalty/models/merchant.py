@@ -6,7 +6,16 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    exists,
+)
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -58,6 +67,14 @@ class Merchant(Base):
 
     def __repr__(self) -> str:
         return f"<Merchant {self.id} {self.slug} {self.offering}>"
+
+
+def merchant_suspended(merchant_id: Any) -> ColumnElement[bool]:
+    """SQL truth of "this row's merchant is suspended", for the jobs that hold its work.
+
+    A NULL merchant (platform mail) is never suspended.
+    """
+    return exists().where(Merchant.id == merchant_id, Merchant.status == MerchantStatus.SUSPENDED)
 
 
 class Shop(Base):

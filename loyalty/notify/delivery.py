@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.db import is_postgres, utcnow
 from loyalty.models import Campaign, OutboxChannel, OutboxMessage, OutboxStatus
+from loyalty.models.merchant import merchant_suspended
 from loyalty.notify import rules
 
 log = logging.getLogger("notify.delivery")
@@ -131,6 +132,9 @@ class Deliverer:
                 OutboxMessage.channel == channel,
                 OutboxMessage.status.in_([OutboxStatus.QUEUED, OutboxStatus.SENDING]),
                 OutboxMessage.next_attempt_at <= now,
+                # A suspended merchant's messages (campaigns, receipts, webhooks) wait queued,
+                # untouched, until the operator reactivates it.
+                ~merchant_suspended(OutboxMessage.merchant_id),
             )
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(limit)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, aliased
 
 from loyalty import offerings
 from loyalty.db import is_postgres, utcnow
-from loyalty.errors import InvalidInput, LoyaltyError
+from loyalty.errors import InvalidInput, LoyaltyError, PermissionDenied
 from loyalty.identity import normalize_email, normalize_phone
 from loyalty.models import (
     Campaign,
@@ -37,6 +37,7 @@ from loyalty.models import (
     LoyaltyTier,
     LoyaltyTransaction,
     Merchant,
+    MerchantStatus,
     OutboxChannel,
     OutboxMessage,
     OutboxStatus,
@@ -47,6 +48,7 @@ from loyalty.models import (
     TransactionType,
     Voucher,
 )
+from loyalty.models.merchant import merchant_suspended
 from loyalty.notify import campaign_texts, outbox
 from loyalty.offerings import Feature
 from loyalty.services import events, ledger, segments
@@ -400,6 +402,10 @@ def _count_audience(session: Session, campaign: Campaign, ids, capped, queued: i
 
 def check_sendable(session: Session, campaign: Campaign) -> Merchant:
     merchant = _merchant(session, campaign)
+    if merchant.status == MerchantStatus.SUSPENDED:
+        raise PermissionDenied(
+            f"{merchant.name} is suspended: campaigns wait until the account is reactivated."
+        )
     require_channels(merchant, campaign.channels)
     if not campaign.channels or not any(template_for(campaign, c) for c in campaign.channels):
         raise InvalidInput("The campaign has no message yet. Edit it first.", field="message")
@@ -910,7 +916,12 @@ def run_due(session: Session, *, now: datetime | None = None, limit: int = 50) -
     counts = {"started": 0, "runs": 0, "failed": 0, "completed": 0, "queued": 0}
     due = (
         select(Campaign.id, Campaign.next_run_at)
-        .where(Campaign.status == CampaignStatus.SCHEDULED, Campaign.next_run_at <= now)
+        .where(
+            Campaign.status == CampaignStatus.SCHEDULED,
+            Campaign.next_run_at <= now,
+            # A suspended merchant's campaigns stay scheduled and start once it is reactivated.
+            ~merchant_suspended(Campaign.merchant_id),
+        )
         .order_by(Campaign.next_run_at, Campaign.id)
         .limit(limit)
     )

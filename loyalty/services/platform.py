@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from loyalty.db import utcnow
 from loyalty.models import (
+    Campaign,
+    CampaignStatus,
     JobOutcome,
     JobRun,
     LoyaltyMember,
@@ -28,6 +30,18 @@ from loyalty.models import (
 )
 
 RECENT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class HeldWork:
+    """What a suspended merchant has waiting: none of it is sent, none of it is failed."""
+
+    messages: int  # queued outbox rows: campaign messages, receipts, webhook deliveries
+    campaigns: int  # scheduled or running campaigns
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.messages or self.campaigns)
 
 
 @dataclass(frozen=True)
@@ -201,3 +215,19 @@ def _aware(value: datetime | str | None) -> datetime | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def held_work(session: Session, merchant: Merchant) -> HeldWork:
+    """Work the delivery and campaign jobs leave alone while `merchant` is suspended."""
+    messages = session.scalar(
+        select(func.count(OutboxMessage.id)).where(
+            OutboxMessage.merchant_id == merchant.id, OutboxMessage.status == OutboxStatus.QUEUED
+        )
+    )
+    campaigns = session.scalar(
+        select(func.count(Campaign.id)).where(
+            Campaign.merchant_id == merchant.id,
+            Campaign.status.in_([CampaignStatus.SCHEDULED, CampaignStatus.RUNNING]),
+        )
+    )
+    return HeldWork(messages=int(messages or 0), campaigns=int(campaigns or 0))

@@ -9,7 +9,17 @@ from sqlalchemy import select
 
 from loyalty.db import utcnow
 from loyalty.errors import PermissionDenied
-from loyalty.models import AuditLog, ChannelKind, JobOutcome, JobRun, MerchantStatus, Offering, Role
+from loyalty.models import (
+    AuditLog,
+    ChannelKind,
+    JobOutcome,
+    JobRun,
+    MerchantStatus,
+    Offering,
+    OutboxChannel,
+    Role,
+)
+from loyalty.notify import outbox
 from loyalty.services import merchants
 from loyalty.services.actors import Actor
 from loyalty_bot import dialogue
@@ -287,3 +297,25 @@ def test_platform_admin_actor_can_suspend_in_the_service(session, tenant):
         session, merchant=tenant.merchant, status="suspended", actor=Actor.operator(admin.id)
     )
     assert tenant.merchant.status == MerchantStatus.SUSPENDED
+
+
+def test_a_suspended_merchants_page_says_its_campaigns_and_messages_are_held(
+    client, session, admin, tenant
+):
+    outbox.enqueue(
+        session,
+        merchant_id=tenant.merchant.id,
+        channel=OutboxChannel.SMS,
+        template="receipt",
+        address="+352621000111",
+        payload={},
+    )
+    page = _text(client.get(f"/admin/merchants/{tenant.merchant.id}"))
+    assert "held (not failed) until reactivation" in page  # said before suspending
+
+    status_url = f"/admin/merchants/{tenant.merchant.id}/status"
+    client.post(status_url, data={"reason": "unpaid", "confirm": "y"})
+    page = _text(client.get(f"/admin/merchants/{tenant.merchant.id}"))
+
+    assert "Nothing is sent while suspended" in page
+    assert "Held now: 1 message, 0 campaigns." in page

@@ -27,5 +27,6 @@ class StatusForm(FlaskForm):
     )
     confirm = BooleanField(
         "I understand: staff lose access to the back-office and the till, customers see the "
-        "programme as paused; all data is kept."
+        "programme as paused, and campaigns, messages and webhooks are held (not failed) until "
+        "reactivation; all data is kept."
     )

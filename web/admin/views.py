@@ -98,6 +98,9 @@ def _merchant_page(
             offering_form=offering_form,
             status_form=status_form or StatusForm(),
             last_change=merchants.latest_offering_change(db.session, merchant=merchant),
+            held=platform.held_work(db.session, merchant)
+            if merchant.status == MerchantStatus.SUSPENDED
+            else None,
         ),
         status,
     )
@@ -176,7 +179,9 @@ def change_status(merchant_id: int) -> Response | tuple[str, int]:
     db.session.commit()
     if suspending:
         flash(
-            f"{merchant.name} is suspended. Its data is kept; reactivate it at any time.", "warning"
+            f"{merchant.name} is suspended. Its data is kept and its campaigns, messages and "
+            "webhooks wait; reactivate it at any time.",
+            "warning",
         )
     else:
         flash(f"{merchant.name} is active again: staff and customers can use it.", "success")
