@@ -45,7 +45,13 @@ class WorkerConfig:
             starttls=self.get("SMTP_STARTTLS", "1" if port == 587 else "0") == "1",
             ssl=port == 465,
             sender=self.get("MAIL_FROM", "Loyalty <no-reply@localhost>"),
+            timeout=self.provider_timeout,
         )
+
+    @property
+    def provider_timeout(self) -> float:
+        """Seconds a provider may take to answer one send before it counts as a failed try."""
+        return float(self.get("PROVIDER_TIMEOUT_SECONDS", "10"))
 
     @property
     def twilio(self) -> tuple[str, str, str] | None:
@@ -73,13 +79,19 @@ class Senders:
         )
         twilio = config.twilio
         self.fixed[OutboxChannel.SMS] = (
-            TwilioSmsSender(*twilio, api_base=config.get("TWILIO_API_BASE"))
+            TwilioSmsSender(
+                *twilio, api_base=config.get("TWILIO_API_BASE"), timeout=config.provider_timeout
+            )
             if twilio
             else LocalLogSender(OutboxChannel.SMS)
         )
         token = config.get("TELEGRAM_BOT_TOKEN")
         self.fixed[OutboxChannel.TELEGRAM] = (
-            TelegramSender(token, api_base=config.get("TELEGRAM_API_BASE").rstrip("/"))
+            TelegramSender(
+                token,
+                api_base=config.get("TELEGRAM_API_BASE").rstrip("/"),
+                timeout=config.provider_timeout,
+            )
             if token
             else LocalLogSender(OutboxChannel.TELEGRAM)
         )
@@ -120,7 +132,9 @@ class Senders:
             if self.apple_configured:
                 from wallet.push import ApnsSender
 
-                senders[OutboxChannel.APPLE] = ApnsSender(session, wallet_settings)
+                senders[OutboxChannel.APPLE] = ApnsSender(
+                    session, wallet_settings, timeout=self.config.provider_timeout
+                )
             if self.google_configured:
                 from wallet.google import GoogleWalletSender
 

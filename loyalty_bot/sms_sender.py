@@ -20,11 +20,19 @@ class TwilioSmsSender:
     concurrent = True  # the client's connection pool is thread-safe; no per-call state
 
     def __init__(
-        self, account_sid: str, auth_token: str, sender: str, *, api_base: str = ""
+        self,
+        account_sid: str,
+        auth_token: str,
+        sender: str,
+        *,
+        api_base: str = "",
+        timeout: float = 10.0,
     ) -> None:
+        from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
-        self.client = Client(account_sid, auth_token)
+        # twilio's client waits forever by default: a stalled Twilio would hang the worker.
+        self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
         if api_base:
             self.client.api.base_url = api_base.rstrip("/")
         self.sender = sender

@@ -14,11 +14,14 @@ from loyalty.notify.delivery import Outcome
 class TelegramSender:
     """Telegram through python-telegram-bot's Bot, on one event loop kept for the worker's life."""
 
-    def __init__(self, token: str, *, api_base: str = "") -> None:
+    def __init__(self, token: str, *, api_base: str = "", timeout: float = 10.0) -> None:
         from telegram import Bot
+        from telegram.request import HTTPXRequest
 
         kwargs = {"base_url": f"{api_base}/bot", "base_file_url": f"{api_base}/file/bot"}
-        self.bot = Bot(token, **(kwargs if api_base else {}))
+        # A stalled Telegram ends in TimedOut (a retry), never in a worker waiting forever.
+        request = HTTPXRequest(connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout)
+        self.bot = Bot(token, request=request, **(kwargs if api_base else {}))
         self.loop = asyncio.new_event_loop()
 
     def send(self, message: OutboxMessage) -> Outcome:

@@ -120,11 +120,22 @@ class EmailSender:
                     smtp.login(self.settings.username, self.settings.password)
                 smtp.send_message(email)
         except smtplib.SMTPRecipientsRefused as exc:
-            code = next(iter(exc.recipients.values()))[0] if exc.recipients else 0
+            code, reply = next(iter(exc.recipients.values())) if exc.recipients else (0, b"")
+            text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
             return Outcome(
                 OutboxStatus.FAILED,
-                error=f"SMTP refused {message.address}: {exc.recipients}",
+                error=f"SMTP refused {message.address}: {code} {text}",
                 retry=code not in PERMANENT_SMTP,
+            )
+        except smtplib.SMTPDataError as exc:
+            # The message itself refused: 4xx (452, a full disk) passes, 5xx (552, mailbox full
+            # or too big) will not. Other SMTP errors are our set-up or a moment: retried.
+            reply = exc.smtp_error
+            text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+            return Outcome(
+                OutboxStatus.FAILED,
+                error=f"SMTP {exc.smtp_code}: {text}",
+                retry=exc.smtp_code < 500,
             )
         except (smtplib.SMTPException, OSError) as exc:
             return Outcome(OutboxStatus.FAILED, error=f"SMTP: {exc!r}", retry=True)

@@ -2,7 +2,8 @@
 
 Point python-telegram-bot at it with `ApplicationBuilder().base_url(f"{fake.url}/bot")`
 (TELEGRAM_API_BASE in the bot's config). `fail_next(method, code, description, **params)`
-makes the next call of a method fail the way Telegram does (403 blocked, 429 retry_after).
+makes the next call of a method fail the way Telegram does (403 blocked, 429 retry_after, 5xx);
+`stall_next(method, seconds)` makes it answer only after that long (a Telegram that times out).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import email.parser
 import email.policy
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -70,6 +72,7 @@ class FakeTelegram(LocalHttpFake):
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self._failures: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
+        self._stalls: dict[str, list[float]] = {}
         self._lock = threading.Lock()
         self._message_id = 1000
         fake = self
@@ -85,6 +88,13 @@ class FakeTelegram(LocalHttpFake):
                 parts = self.path.strip("/").split("/")
                 token = parts[0].removeprefix("bot") if parts else ""
                 method = parts[-1] if len(parts) > 1 else ""
+                with fake._lock:
+                    stalls = fake._stalls.get(method)
+                    stall = stalls.pop(0) if stalls else 0.0
+                if stall:  # the client has given up by the time this answer comes
+                    time.sleep(stall)
+                    send_json(self, 504, {"ok": False, "error_code": 504, "description": "stalled"})
+                    return
                 status, answer = fake._answer(Call(token, method, params, files))
                 send_json(self, status, answer)
 
@@ -94,6 +104,9 @@ class FakeTelegram(LocalHttpFake):
 
     def fail_next(self, method: str, code: int, description: str, **parameters: Any) -> None:
         self._failures.setdefault(method, []).append((code, description, parameters))
+
+    def stall_next(self, method: str, seconds: float) -> None:
+        self._stalls.setdefault(method, []).append(seconds)
 
     def sent(self, *methods: str) -> list[Call]:
         methods = methods or ("sendMessage", "sendPhoto")
