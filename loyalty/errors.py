@@ -43,6 +43,12 @@ class LimitReached(LoyaltyError):
     code = "limit_reached"
 
 
+class VelocityLimitReached(LimitReached):
+    """A fraud control set to "block" refused the earn (services/fraud.py); nothing was written."""
+
+    code = "velocity_limit"
+
+
 class DuplicateCustomer(LoyaltyError):
     code = "duplicate_customer"
 

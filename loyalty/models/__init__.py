@@ -12,6 +12,7 @@ from loyalty.models.campaigns import (
     Segment,
 )
 from loyalty.models.conversation import Conversation
+from loyalty.models.fraud import AlertStatus, FraudAlert, FraudRule
 from loyalty.models.imports import ImportStatus, MemberImport
 from loyalty.models.jobs import JobOutcome, JobRun
 from loyalty.models.ledger import LoyaltyTransaction, PointLot, TransactionType
@@ -34,6 +35,7 @@ from loyalty.models.merchant import (
 from loyalty.models.outbox import OutboxChannel, OutboxMessage, OutboxStatus, SendSlot
 from loyalty.models.program import (
     ExpiryPolicy,
+    FraudAction,
     LoyaltyProgram,
     LoyaltyTier,
     RefundShortfall,
@@ -54,6 +56,7 @@ from loyalty.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "CUSTOM_REWARD_TYPES",
+    "AlertStatus",
     "ApiKey",
     "ApiScope",
     "AppleRegistration",
@@ -68,6 +71,9 @@ __all__ = [
     "Conversation",
     "Customer",
     "ExpiryPolicy",
+    "FraudAction",
+    "FraudAlert",
+    "FraudRule",
     "IdempotencyRecord",
     "ImportStatus",
     "JobOutcome",

@@ -7,8 +7,11 @@ import enum
 from sqlalchemy import Enum
 
 
-def str_enum(enum_cls: type[enum.Enum], length: int = 20) -> Enum:
-    """Store an enum as its value in a VARCHAR with a CHECK, so raw SQL can compare with 'earn'."""
+def str_enum(enum_cls: type[enum.Enum], length: int = 20, name: str | None = None) -> Enum:
+    """Store an enum as its value in a VARCHAR with a CHECK, so raw SQL can compare with 'earn'.
+
+    `name` names the CHECK when one table has several columns of the same enum.
+    """
     return Enum(
         enum_cls,
         native_enum=False,
@@ -16,5 +19,5 @@ def str_enum(enum_cls: type[enum.Enum], length: int = 20) -> Enum:
         length=length,
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
-        name=enum_cls.__name__.lower(),
+        name=name or enum_cls.__name__.lower(),
     )

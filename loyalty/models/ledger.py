@@ -36,6 +36,8 @@ class LoyaltyTransaction(Base):
         Index("ix_loyalty_transactions_reverses", "reverses_id"),
         # The back-office's "visited this shop" member filter (a semi-join on shop).
         Index("ix_loyalty_transactions_shop_member", "shop_id", "member_id"),
+        # Fraud controls count a staff user's earns in the last hour (services/fraud.py).
+        Index("ix_loyalty_transactions_actor_created", "created_by", "created_at"),
         Index("ix_loyalty_transactions_reference", "merchant_id", "reference_type", "reference_id"),
     )
 

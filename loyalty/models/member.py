@@ -131,6 +131,11 @@ class LoyaltyMember(Base):
     card_number: Mapped[str] = mapped_column(String(20))
     # Part of the HMAC key of the member's QR token; rotating it revokes every printed token.
     qr_secret: Mapped[str] = mapped_column(String(32))
+    # When the current secret was made (None: at enrolment): the scanner shows the code's age.
+    qr_issued_at: Mapped[datetime | None]
+    # The secret before the last rotation, kept so the scanner can say "replaced" rather
+    # than "forged" when an old screenshot is shown. Never accepted.
+    qr_previous_secret: Mapped[str | None] = mapped_column(String(32))
     points_balance: Mapped[int] = mapped_column(default=0)
     lifetime_points: Mapped[int] = mapped_column(default=0)
     # Spend not yet turned into a point when the programme carries remainders over (in cents

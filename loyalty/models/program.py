@@ -31,6 +31,13 @@ class RefundShortfall(enum.StrEnum):
     CLAW_BACK = "claw_back"  # recorded as a debt, recovered from the member's next earnings
 
 
+class FraudAction(enum.StrEnum):
+    """What a velocity rule does when an earn crosses it (services/fraud.py)."""
+
+    FLAG = "flag"  # the earn goes through and a manager sees an alert
+    BLOCK = "block"  # the till is refused, nothing is written
+
+
 class Rounding(enum.StrEnum):
     FLOOR = "floor"
     ROUND = "round"  # half up
@@ -52,6 +59,11 @@ class LoyaltyProgram(Base):
         CheckConstraint(
             "referrer_bonus >= 0 AND referee_bonus >= 0 AND referral_min_spend_cents >= 0",
             name="referral_terms_not_negative",
+        ),
+        CheckConstraint(
+            "fraud_member_daily_earns > 0 AND fraud_max_earn_cents > 0"
+            " AND fraud_staff_hourly_earns > 0 AND qr_max_age_days > 0",
+            name="fraud_limits_positive",
         ),
     )
 
@@ -78,6 +90,30 @@ class LoyaltyProgram(Base):
     refund_shortfall: Mapped[RefundShortfall] = mapped_column(
         str_enum(RefundShortfall), default=RefundShortfall.ABSORB, server_default="absorb"
     )
+    # Fraud controls (services/fraud.py): each limit None is off. Columns, not settings JSON:
+    # the one-statement earn reads them to know whether a limit could trigger.
+    fraud_member_daily_earns: Mapped[int | None] = mapped_column(default=10, server_default="10")
+    fraud_member_daily_action: Mapped[FraudAction] = mapped_column(
+        str_enum(FraudAction, name="fraud_member_daily_action"),
+        default=FraudAction.FLAG,
+        server_default="flag",
+    )
+    fraud_max_earn_cents: Mapped[int | None] = mapped_column(
+        default=100_000, server_default="100000"
+    )
+    fraud_max_earn_action: Mapped[FraudAction] = mapped_column(
+        str_enum(FraudAction, name="fraud_max_earn_action"),
+        default=FraudAction.FLAG,
+        server_default="flag",
+    )
+    fraud_staff_hourly_earns: Mapped[int | None] = mapped_column(default=120, server_default="120")
+    fraud_staff_hourly_action: Mapped[FraudAction] = mapped_column(
+        str_enum(FraudAction, name="fraud_staff_hourly_action"),
+        default=FraudAction.FLAG,
+        server_default="flag",
+    )
+    # The scanner warns when a card's QR code is older than this (None: never).
+    qr_max_age_days: Mapped[int | None] = mapped_column(default=365, server_default="365")
     expiry_policy: Mapped[ExpiryPolicy] = mapped_column(
         str_enum(ExpiryPolicy), default=ExpiryPolicy.NONE
     )

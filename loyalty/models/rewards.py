@@ -81,6 +81,8 @@ class Voucher(Base):
     used_at: Mapped[datetime | None]
     used_shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="SET NULL"))
     used_key: Mapped[str | None] = mapped_column(String(100))
+    # The staff user who accepted it at the till (None: the API or an older voucher).
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     voided_at: Mapped[datetime | None]
     void_reason: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

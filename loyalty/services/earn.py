@@ -31,7 +31,7 @@ from loyalty.models import (
     TransactionType,
 )
 from loyalty.offerings import PLANS, Feature
-from loyalty.services import debt, events, ledger, promotions, referrals, tiers
+from loyalty.services import debt, events, fraud, ledger, promotions, referrals, tiers
 from loyalty.services.actors import SYSTEM, Actor
 from loyalty.services.points import (
     BasketLine,
@@ -246,6 +246,10 @@ def _earn_step_by_step(
         )
         return _replayed(session, replay)
     ledger.ensure_active(member)
+    # Under the member's lock, so the count includes every earn committed before this one.
+    crossings = fraud.check_earn(
+        session, member=member, amount_cents=amount, staff_user_id=details["actor_id"], now=now
+    )
     purchase = _purchase(member, amount, shop, lines, now)
     offer = promotions.find_offer(
         session, merchant=member.program.merchant, member=member, purchase=purchase
@@ -274,6 +278,16 @@ def _earn_step_by_step(
     )
     if quote.carry_out_cents is not None:
         member.spend_carry_cents = quote.carry_out_cents
+    fraud.record_alerts(
+        session,
+        crossings=crossings,
+        member=member,
+        transaction_id=transaction.id,
+        staff_user_id=details["actor_id"],
+        shop_id=details["shop_id"],
+        amount_cents=amount,
+        now=now,
+    )
     referrals.reward_first_purchase(session, member=member, earned=transaction, now=now)
     recovered = debt.recover(
         session,
@@ -327,6 +341,9 @@ _TIER_OFFERINGS = ", ".join(
     f"'{plan.offering.value}'" for plan in PLANS.values() if Feature.TIERS in plan.features
 )
 
+_MEMBER_WINDOW = f"interval '{int(fraud.MEMBER_WINDOW.total_seconds())} seconds'"
+_STAFF_WINDOW = f"interval '{int(fraud.STAFF_WINDOW.total_seconds())} seconds'"
+
 _EARN_SQL = f"""
 WITH locked AS (
     SELECT m.id, m.merchant_id, m.program_id, m.points_balance, m.lifetime_points,
@@ -348,6 +365,25 @@ WITH locked AS (
       AND p.pending_days = 0 AND m.points_debt = 0
       AND NOT EXISTS (
           SELECT 1 FROM referrals r WHERE r.referee_id = m.id AND r.status = 'pending')
+      -- Fraud controls: this statement runs only when no limit would be crossed; otherwise
+      -- the general path checks again under the lock and flags or blocks.
+      AND (p.fraud_max_earn_cents IS NULL OR CAST(:amount AS integer) <= p.fraud_max_earn_cents)
+      AND (p.fraud_member_daily_earns IS NULL OR (
+          -- The count reads the snapshot taken when the statement began. If another earn
+          -- changed the member while this one waited for the lock, the row re-checked under
+          -- the lock is newer than that snapshot (another xmin), and this statement steps
+          -- aside for the general path, whose own count sees that earn.
+          m.xmin = (SELECT m2.xmin FROM loyalty_members m2 WHERE m2.id = m.id)
+          AND (SELECT count(*) FROM loyalty_transactions t
+               WHERE t.member_id = m.id AND t.type = 'earn'
+                 AND t.created_at > CAST(:now AS timestamptz) - {_MEMBER_WINDOW}
+                 AND t.created_at <= CAST(:now AS timestamptz)) < p.fraud_member_daily_earns))
+      AND (p.fraud_staff_hourly_earns IS NULL OR CAST(:actor_id AS integer) IS NULL OR (
+          SELECT count(*) FROM loyalty_transactions t
+          WHERE t.created_by = CAST(:actor_id AS integer) AND t.merchant_id = m.merchant_id
+            AND t.type = 'earn'
+            AND t.created_at > CAST(:now AS timestamptz) - {_STAFF_WINDOW}
+            AND t.created_at <= CAST(:now AS timestamptz)) < p.fraud_staff_hourly_earns)
       AND NOT EXISTS (
           SELECT 1 FROM promotions pr
           WHERE pr.program_id = m.program_id AND pr.active
@@ -432,8 +468,8 @@ def _earn_in_one_statement(
     row = _Row(*driver.execute(_EARN_PSYCOPG, params).fetchone())
     if not row.eligible:
         # A promotion is running, the programme carries spend over or holds points pending,
-        # the member owes points of a refund, awaits a referral reward or is not active: the
-        # general path applies the rules.
+        # the member owes points of a refund, awaits a referral reward or is not active, or
+        # a fraud limit would be crossed: the general path applies the rules.
         return None
     if row.transaction_id is None:
         # The insert met the unique (programme, key): this is a replay of a committed earn.
