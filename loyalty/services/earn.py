@@ -376,14 +376,14 @@ WITH locked AS (
           m.xmin = (SELECT m2.xmin FROM loyalty_members m2 WHERE m2.id = m.id)
           AND (SELECT count(*) FROM loyalty_transactions t
                WHERE t.member_id = m.id AND t.type = 'earn'
-                 AND t.created_at > CAST(:now AS timestamptz) - {_MEMBER_WINDOW}
-                 AND t.created_at <= CAST(:now AS timestamptz)) < p.fraud_member_daily_earns))
+                 AND t.created_at > CAST(:now AS timestamptz) - {_MEMBER_WINDOW})
+               < p.fraud_member_daily_earns))
       AND (p.fraud_staff_hourly_earns IS NULL OR CAST(:actor_id AS integer) IS NULL OR (
           SELECT count(*) FROM loyalty_transactions t
           WHERE t.created_by = CAST(:actor_id AS integer) AND t.merchant_id = m.merchant_id
             AND t.type = 'earn'
-            AND t.created_at > CAST(:now AS timestamptz) - {_STAFF_WINDOW}
-            AND t.created_at <= CAST(:now AS timestamptz)) < p.fraud_staff_hourly_earns)
+            AND t.created_at > CAST(:now AS timestamptz) - {_STAFF_WINDOW})
+          < p.fraud_staff_hourly_earns)
       AND NOT EXISTS (
           SELECT 1 FROM promotions pr
           WHERE pr.program_id = m.program_id AND pr.active

@@ -91,7 +91,9 @@ def recent_earns(
 ) -> tuple[int, int]:
     """(the card's earns in the last 24 hours, the staff user's in the last hour): one query,
     both counts served by indexes (member, created_at) and (created_by, created_at)."""
-    earns = (LoyaltyTransaction.type == TransactionType.EARN, LoyaltyTransaction.created_at <= now)
+    # No upper bound: an earn committed by another till while this one waited for the lock
+    # carries a time a little after this earn's `now`, and must count.
+    earns = (LoyaltyTransaction.type == TransactionType.EARN,)
     by_member = (
         select(func.count())
         .where(
