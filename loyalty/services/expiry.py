@@ -56,9 +56,9 @@ def _due_lots(session: Session, program: LoyaltyProgram, now: datetime) -> Colum
     outlasts an expiry date only in an odd configuration, and then the points expire at the
     first run after they are released.
     """
-    in_program = exists().where(
-        LoyaltyMember.id == PointLot.member_id, LoyaltyMember.program_id == program.id
-    )
+    # A lot belongs to its member's merchant, and a merchant runs one programme (a unique
+    # key): the lot's own column says it is this programme's, with no join to the members.
+    in_program = PointLot.merchant_id == program.merchant_id
     open_lot = (PointLot.remaining > 0) & PointLot.available_at.is_(None)
     expired = [PointLot.expires_at <= now]
     # Few distinct rules ever exist (one per policy change): one condition for each.
@@ -138,12 +138,9 @@ def _expire_in_one_statement(
                 literal(now, LoyaltyTransaction.__table__.c.created_at.type),
             ),
         )
-        .returning(LoyaltyTransaction.__table__.c.id)
         .cte("expire_rows")
     )
-    lots = (
-        update(PointLot).where(due).values(remaining=0).returning(PointLot.id).cte("expired_lots")
-    )
+    lots = update(PointLot).where(due).values(remaining=0).cte("expired_lots")
     totals = session.execute(
         select(func.count(), func.coalesce(func.sum(members.c.points), 0))
         .select_from(members)
