@@ -43,6 +43,7 @@ SCHEDULE = (
     ("welcome_series", tasks.welcome_series, {"minutes": 15}),
     ("win_back", tasks.win_back, {"minutes": 15}),
     ("tier_evaluation", tasks.tier_evaluation, {"minutes": 15}),
+    ("membership_lapse", tasks.membership_lapses, {"minutes": 15}),
     ("data_retention", tasks.data_retention, {"hours": 6}),
 )
 

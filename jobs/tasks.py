@@ -31,7 +31,7 @@ from loyalty.models import (
 )
 from loyalty.notify import outbox, rules
 from loyalty.notify.delivery import Deliverer, DeliveryPolicy
-from loyalty.services import automations, idempotency, pending, webhooks
+from loyalty.services import automations, idempotency, membership, pending, webhooks
 from loyalty.services.bonuses import grant_birthday_bonuses
 from loyalty.services.campaigns import run_due
 from loyalty.services.expiry import expire_points
@@ -237,6 +237,15 @@ def welcome_series_work(session: Session, program: LoyaltyProgram, today, now) -
 
 def win_back_work(session: Session, program: LoyaltyProgram, today, now) -> dict[str, Any]:
     return {"messages": automations.queue_win_back(session, program=program, now=now)}
+
+
+def membership_lapse_work(session: Session, program: LoyaltyProgram, today, now) -> dict[str, Any]:
+    """Cards whose paid period ended: touched once, so the pass refresh shows them expired."""
+    return {"members": membership.mark_lapsed(session, program=program, now=now)}
+
+
+def membership_lapses() -> None:
+    daily("membership_lapse", membership_lapse_work)
 
 
 def welcome_series() -> None:

@@ -70,6 +70,12 @@ class MemberNotActive(LoyaltyError):
     code = "member_not_active"
 
 
+class MembershipLapsed(MemberNotActive):
+    """A paid membership ran out (or was never paid): the card earns nothing until renewed."""
+
+    code = "membership_lapsed"
+
+
 class InsufficientPoints(LoyaltyError):
     code = "insufficient_points"
 

@@ -54,6 +54,7 @@ from loyalty.services import (
     gdpr,
     lookup,
     member_access,
+    membership,
     pending,
     rewards,
     tiers,
@@ -610,15 +611,28 @@ class _Turn:
             if upcoming is not None:
                 parts.append(self.t("next_tier", points=upcoming[1], tier=upcoming[0]))
         for held in pending.pending_by_date(self.session, member_id=member.id, limit=1):
-            parts.append(
-                self.t("pending", points=held.points, date=self._date(held.available_at))
-            )
+            parts.append(self.t("pending", points=held.points, date=self._date(held.available_at)))
         expiring = member_access.next_expiry(self.session, member=member, now=self.now)
         if expiring is not None:
             parts.append(
                 self.t("expiring", points=expiring.points, date=self._date(expiring.expires_at))
             )
+        parts.extend(self._membership())
         return [Reply(" ".join(parts), self._menu())]
+
+    def _membership(self) -> list[str]:
+        assert self.member is not None
+        current = membership.state(self.member, self.now)
+        if not current.required:
+            return []
+        price = f"{self._euros(current.price_cents)} €"
+        if current.valid_until is None:
+            return [self.t("membership_unpaid", price=price)]
+        # The last valid day, as the merchant's calendar reads it (not a UTC instant).
+        day = current.valid_until.strftime("%d.%m.%Y")
+        if current.lapsed:
+            return [self.t("membership_lapsed", date=day, price=price)]
+        return [self.t("membership_valid", date=day)]
 
     def _next_tier(self) -> tuple[str, int] | None:
         assert self.program is not None

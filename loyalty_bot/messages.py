@@ -136,6 +136,21 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "fr": "{points} expirent le {date}.",
         "de": "{points} verfallen am {date}.",
     },
+    "membership_valid": {
+        "en": "Membership valid until {date}.",
+        "fr": "Adhésion valable jusqu'au {date}.",
+        "de": "Mitgliedschaft gültig bis {date}.",
+    },
+    "membership_lapsed": {
+        "en": "Membership expired on {date}: renew at the till ({price}) to earn again.",
+        "fr": "Adhésion expirée le {date} : renouvelez-la en caisse ({price}) pour regagner des points.",
+        "de": "Mitgliedschaft am {date} abgelaufen: an der Kasse verlängern ({price}) für neue Punkte.",
+    },
+    "membership_unpaid": {
+        "en": "Membership not paid yet: pay at the till ({price}) to start earning points.",
+        "fr": "Adhésion pas encore payée : réglez-la en caisse ({price}) pour gagner des points.",
+        "de": "Mitgliedschaft noch nicht bezahlt: an der Kasse zahlen ({price}), um Punkte zu sammeln.",
+    },
     "card": {
         "en": "Card {card}. Show this QR code at the till.",
         "fr": "Carte {card}. Montrez ce QR code en caisse.",

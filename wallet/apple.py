@@ -109,7 +109,8 @@ def pass_json(content: CardContent, settings: WalletSettings) -> dict[str, Any]:
             ],
             "secondaryFields": [{"key": "member", "label": "MEMBER", "value": content.member_name}],
             "auxiliaryFields": [
-                {"key": "card", "label": "CARD", "value": content.card_number_display}
+                {"key": "card", "label": "CARD", "value": content.card_number_display},
+                *_membership_fields(content),
             ],
             "backFields": back_fields,
         },
@@ -127,7 +128,26 @@ def pass_json(content: CardContent, settings: WalletSettings) -> dict[str, Any]:
         body["locations"] = locations
     if content.voided:
         body["voided"] = True
+    if content.membership_required and content.membership_expires_at is not None:
+        # Wallet shows the pass as expired from this instant on; a renewal's update moves it.
+        # Not `voided`: that is for a card that is gone for good (blocked, closed).
+        body["expirationDate"] = content.membership_expires_at.isoformat()
     return body
+
+
+def _membership_fields(content: CardContent) -> list[dict[str, Any]]:
+    text = content.membership_text
+    if text is None:
+        return []
+    paid_up = content.membership_valid_until is not None and not content.membership_lapsed
+    return [
+        {
+            "key": "membership",
+            "label": "VALID UNTIL" if paid_up else "MEMBERSHIP",
+            "value": text,
+            "changeMessage": "Membership: %@",
+        }
+    ]
 
 
 def manifest(files: dict[str, bytes]) -> bytes:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 
 from loyalty import offerings
 from loyalty.identity import format_card_number
 from loyalty.models import LoyaltyMember, MemberStatus, Merchant, WalletPass
 from loyalty.offerings import Feature
+from loyalty.services import membership
 from loyalty.services.lookup import qr_token
 from wallet.config import WalletSettings
 from wallet.images import Branding
@@ -45,6 +47,22 @@ class CardContent:
     white_label: bool
     platform_name: str
     voided: bool = False
+    # Paid membership (None/False when the programme is free): the last valid day in the
+    # merchant's calendar, the instant it ends, and whether it has ended.
+    membership_required: bool = False
+    membership_valid_until: date | None = None
+    membership_expires_at: datetime | None = None
+    membership_lapsed: bool = False
+
+    @property
+    def membership_text(self) -> str | None:
+        """What the card says about the paid period, on both wallets."""
+        if not self.membership_required:
+            return None
+        if self.membership_valid_until is None:
+            return "Not paid yet: pay at the till"
+        day = self.membership_valid_until.strftime("%d %b %Y")
+        return f"Expired {day}: renew at the till" if self.membership_lapsed else day
 
     @property
     def card_number_display(self) -> str:
@@ -124,4 +142,15 @@ def card_content(
         white_label=white_label,
         platform_name=settings.platform_name,
         voided=member.status != MemberStatus.ACTIVE,
+        **_membership(member),
     )
+
+
+def _membership(member: LoyaltyMember) -> dict[str, object]:
+    current = membership.state(member)
+    return {
+        "membership_required": current.required,
+        "membership_valid_until": current.valid_until,
+        "membership_expires_at": current.expires_at,
+        "membership_lapsed": current.lapsed,
+    }

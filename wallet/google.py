@@ -31,7 +31,14 @@ from wallet.images import hex_to_rgb
 
 SCOPES = ("https://www.googleapis.com/auth/wallet_object.issuer",)
 # Fields of a LoyaltyObject that change with the member; what a PATCH sends.
-MEMBER_FIELDS = ("state", "accountName", "loyaltyPoints", "barcode", "textModulesData")
+MEMBER_FIELDS = (
+    "state",
+    "accountName",
+    "loyaltyPoints",
+    "barcode",
+    "textModulesData",
+    "validTimeInterval",
+)
 # Google shows at most 3 notifying updates per pass in any 24 hours and may throttle an issuer
 # that asks for more; we ask only for balance changes, within that budget, and update silently
 # otherwise.
@@ -104,13 +111,32 @@ def loyalty_class(
     return body
 
 
+def _state(content: CardContent) -> str:
+    if content.voided:
+        return "INACTIVE"
+    # A lapsed paid membership: Google files the pass under "Expired passes" until renewed.
+    return "EXPIRED" if content.membership_lapsed else "ACTIVE"
+
+
 def loyalty_object(
     content: CardContent, settings: WalletSettings, *, program_slug: str
 ) -> dict[str, Any]:
+    body = _object(content, settings, program_slug=program_slug)
+    if content.membership_required and content.membership_expires_at is not None:
+        body["validTimeInterval"] = {"end": {"date": content.membership_expires_at.isoformat()}}
+    membership = content.membership_text
+    if membership is not None:
+        body["textModulesData"].append(
+            {"id": "membership", "header": "Membership valid until", "body": membership}
+        )
+    return body
+
+
+def _object(content: CardContent, settings: WalletSettings, *, program_slug: str) -> dict[str, Any]:
     return {
         "id": object_id(settings, content.serial_number),
         "classId": class_id(settings, program_slug),
-        "state": "INACTIVE" if content.voided else "ACTIVE",
+        "state": _state(content),
         "accountId": content.card_number,
         "accountName": content.member_name or content.card_number_display,
         "loyaltyPoints": {"label": "Points", "balance": {"int": content.balance}},
@@ -215,7 +241,8 @@ class GoogleWalletSender:
             return Outcome(OutboxStatus.SKIPPED, error="The Google pass no longer exists.")
         content = card_content(wallet_pass, settings=self.settings, secret_key=self.secret_key)
         full = loyalty_object(content, self.settings, program_slug=wallet_pass.member.program.slug)
-        body = {key: full[key] for key in MEMBER_FIELDS}
+        # A key the object lacks goes as null, clearing it (paid membership switched off).
+        body = {key: full.get(key) for key in MEMBER_FIELDS}
         now = self.clock()
         notify = should_notify(wallet_pass, content.balance, now)
         if notify:

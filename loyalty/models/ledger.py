@@ -22,6 +22,9 @@ class TransactionType(enum.StrEnum):
     # Pending points of a purchase became available: 0 points (the earn row counted them),
     # the available balance moves. Written by services.pending only.
     RELEASE = "release"
+    # A paid membership period bought or extended: 0 points, the amount paid, the new end date
+    # in reference_id. Written by services.membership only.
+    MEMBERSHIP = "membership"
 
 
 class LoyaltyTransaction(Base):

@@ -112,6 +112,14 @@ class LoyaltyMember(Base):
         Index("ix_loyalty_members_merchant_enrolled", "merchant_id", "enrolled_at"),
         Index("ix_loyalty_members_program_activity", "program_id", "last_activity_at"),
         Index("ix_loyalty_members_program_updated", "program_id", "updated_at"),
+        # The daily lapse job: paid periods of a programme that have ended.
+        Index(
+            "ix_loyalty_members_program_membership",
+            "program_id",
+            "membership_expires_at",
+            postgresql_where=text("membership_expires_at IS NOT NULL"),
+            sqlite_where=text("membership_expires_at IS NOT NULL"),
+        ),
         # Card number prefix search in the back-office (the unique key is per programme, and
         # without pattern ops PostgreSQL cannot serve `LIKE '1234%'` from it in every collation).
         Index(
@@ -149,6 +157,9 @@ class LoyaltyMember(Base):
     points_debt: Mapped[int] = mapped_column(default=0, server_default="0")
     # The code in this member's "invite a friend" link; given when first asked for.
     referral_code: Mapped[str | None] = mapped_column(String(16))
+    # With a paid membership: the instant the paid period ends (the merchant's local midnight
+    # after the last valid day). None: never paid. Ignored when the programme is free.
+    membership_expires_at: Mapped[datetime | None]
     tier_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_tiers.id", ondelete="SET NULL"))
     status: Mapped[MemberStatus] = mapped_column(
         str_enum(MemberStatus), default=MemberStatus.ACTIVE

@@ -65,6 +65,10 @@ class LoyaltyProgram(Base):
             " AND fraud_staff_hourly_earns > 0 AND qr_max_age_days > 0",
             name="fraud_limits_positive",
         ),
+        CheckConstraint(
+            "membership_price_cents >= 0 AND membership_months >= 1 AND membership_months <= 60",
+            name="membership_terms_range",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -87,6 +91,11 @@ class LoyaltyProgram(Base):
     referrer_bonus: Mapped[int] = mapped_column(default=0, server_default="0")
     referee_bonus: Mapped[int] = mapped_column(default=0, server_default="0")
     referral_min_spend_cents: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Paid membership: a card is valid for `membership_months` from its payment and is renewed
+    # at the till for the price; a lapsed card earns nothing (services/membership.py).
+    paid_membership: Mapped[bool] = mapped_column(default=False, server_default=false())
+    membership_price_cents: Mapped[int] = mapped_column(default=0, server_default="0")
+    membership_months: Mapped[int] = mapped_column(default=12, server_default="12")
     refund_shortfall: Mapped[RefundShortfall] = mapped_column(
         str_enum(RefundShortfall), default=RefundShortfall.ABSORB, server_default="absorb"
     )

@@ -31,7 +31,7 @@ from loyalty.models import (
     TransactionType,
 )
 from loyalty.offerings import PLANS, Feature
-from loyalty.services import debt, events, fraud, ledger, promotions, referrals, tiers
+from loyalty.services import debt, events, fraud, ledger, membership, promotions, referrals, tiers
 from loyalty.services.actors import SYSTEM, Actor
 from loyalty.services.points import (
     BasketLine,
@@ -161,6 +161,7 @@ def preview_earn(
     amount = validate_amount(amount_cents)
     lines = validate_basket(amount, basket)
     _check_shop(member, shop)
+    membership.ensure_can_earn(member, at or utcnow())
     purchase = _purchase(member, amount, shop, lines, at or utcnow())
     offer = promotions.find_offer(
         session, merchant=member.program.merchant, member=member, purchase=purchase
@@ -246,6 +247,7 @@ def _earn_step_by_step(
         )
         return _replayed(session, replay)
     ledger.ensure_active(member)
+    membership.ensure_can_earn(member, now)
     # Under the member's lock, so the count includes every earn committed before this one.
     crossings = fraud.check_earn(
         session, member=member, amount_cents=amount, staff_user_id=details["actor_id"], now=now
@@ -363,6 +365,7 @@ WITH locked AS (
     LEFT JOIN loyalty_tiers t ON t.id = m.tier_id
     WHERE m.id = :member_id AND m.status = 'active' AND NOT p.carry_over_spend
       AND p.pending_days = 0 AND m.points_debt = 0
+      AND (NOT p.paid_membership OR m.membership_expires_at > CAST(:now AS timestamptz))
       AND NOT EXISTS (
           SELECT 1 FROM referrals r WHERE r.referee_id = m.id AND r.status = 'pending')
       -- Fraud controls: this statement runs only when no limit would be crossed; otherwise
@@ -468,8 +471,9 @@ def _earn_in_one_statement(
     row = _Row(*driver.execute(_EARN_PSYCOPG, params).fetchone())
     if not row.eligible:
         # A promotion is running, the programme carries spend over or holds points pending,
-        # the member owes points of a refund, awaits a referral reward or is not active, or
-        # a fraud limit would be crossed: the general path applies the rules.
+        # the member owes points of a refund, awaits a referral reward, is not active or its
+        # paid membership lapsed, or a fraud limit would be crossed: the general path applies
+        # the rules.
         return None
     if row.transaction_id is None:
         # The insert met the unique (programme, key): this is a replay of a committed earn.

@@ -15,15 +15,24 @@ from pathlib import Path
 from typing import TypeVar
 
 from PIL import Image, UnidentifiedImageError
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from loyalty import offerings
 from loyalty.db import utcnow
 from loyalty.errors import InvalidInput
-from loyalty.models import ExpiryPolicy, LoyaltyProgram, RefundShortfall, Role, Rounding
+from loyalty.models import (
+    ExpiryPolicy,
+    LoyaltyMember,
+    LoyaltyProgram,
+    RefundShortfall,
+    Role,
+    Rounding,
+)
 from loyalty.offerings import Feature
 from loyalty.services import audit
 from loyalty.services.actors import Actor
+from loyalty.services.membership import MAX_MONTHS as MAX_MEMBERSHIP_MONTHS
 from loyalty.services.merchants import _bounded
 from loyalty.services.pending import MAX_PENDING_DAYS
 from loyalty.services.points import MAX_AMOUNT_CENTS
@@ -68,6 +77,10 @@ class ProgrammeSettings:
     referrer_bonus: int | None = None
     referee_bonus: int | None = None
     referral_min_spend_cents: int | None = None
+    # Paid membership: on/off, the price of a period and its length in months.
+    paid_membership: bool | None = None
+    membership_price_cents: int | None = None
+    membership_months: int | None = None
 
 
 def _rate(value: Decimal | str) -> Decimal:
@@ -105,6 +118,31 @@ def _enum(cls: type[E], value: object, field: str, what: str) -> E:
         return cls(value)
     except ValueError:
         raise InvalidInput(f"Choose one of the {what} offered.", field=field) from None
+
+
+def _membership_terms(settings: ProgrammeSettings) -> dict[str, object]:
+    terms: dict[str, object] = {}
+    if settings.paid_membership is not None:
+        terms["paid_membership"] = bool(settings.paid_membership)
+    if settings.membership_price_cents is not None:
+        if not 0 <= settings.membership_price_cents <= MAX_AMOUNT_CENTS:
+            raise InvalidInput(
+                "The membership price must be between €0 and €100,000.", field="membership_price"
+            )
+        terms["membership_price_cents"] = settings.membership_price_cents
+    if settings.membership_months is not None:
+        if not 1 <= settings.membership_months <= MAX_MEMBERSHIP_MONTHS:
+            raise InvalidInput(
+                f"A membership period is 1 to {MAX_MEMBERSHIP_MONTHS} months.",
+                field="membership_months",
+            )
+        terms["membership_months"] = settings.membership_months
+    if terms.get("paid_membership") and not terms.get("membership_price_cents"):
+        raise InvalidInput(
+            "Set the price of a membership period (a free card needs no paid membership).",
+            field="membership_price",
+        )
+    return terms
 
 
 def update(
@@ -162,6 +200,7 @@ def update(
                 field="referral_min_spend",
             )
         mechanics["referral_min_spend_cents"] = referral["referral_min_spend_cents"]
+    mechanics.update(_membership_terms(settings))
     currency = (settings.currency or "").strip().upper()
     if currency not in CURRENCIES:
         raise InvalidInput("Choose one of the currencies offered.", field="currency")
@@ -182,8 +221,17 @@ def update(
     changed = {
         key: str(value) for key, value in values.items() if str(getattr(program, key)) != str(value)
     }
+    switched_membership = "paid_membership" in changed
     for key, value in values.items():
         setattr(program, key, value)
+    if switched_membership:
+        # Every card's pass gains or loses its end date: have the wallet refresh rebuild them.
+        session.execute(
+            sql_update(LoyaltyMember)
+            .where(LoyaltyMember.program_id == program.id)
+            .values(updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
     onboarding = dict((program.settings or {}).get("onboarding") or {})
     onboarding.setdefault("programme_configured_at", utcnow().isoformat())
     program.settings = {**(program.settings or {}), "onboarding": onboarding}

@@ -19,10 +19,11 @@ from loyalty.models import (
     OutboxMessage,
     Promotion,
     PromotionType,
+    Role,
     TransactionType,
     VoucherStatus,
 )
-from loyalty.services import ledger, vouchers
+from loyalty.services import ledger, membership, vouchers
 from loyalty.services.actors import SYSTEM
 from loyalty.services.earn import earn
 from loyalty.services.enroll import enroll
@@ -427,3 +428,18 @@ def test_balance_names_pending_points_and_when_they_become_available(session, te
     earn(session, member=member, amount_cents=4000, idempotency_key="pending-1", at=NOW)
     reply = chat.say("balance")
     assert "40 pending until 17.03.2025" in reply
+
+
+def test_balance_says_until_when_a_paid_membership_runs_and_when_it_ran_out(session, tenant):
+    tenant.program.paid_membership = True
+    tenant.program.membership_price_cents = 3000
+    chat = Chat(session)
+    member = join_by_telegram(session, tenant, chat)
+    assert "Membership not paid yet: pay at the till (30.00 €)" in chat.say("balance")
+    cashier = factories.actor_for(factories.make_user(session, tenant), Role.STAFF)
+    membership.renew(session, member=member, actor=cashier, idempotency_key="r1", now=NOW)
+    session.expire(member)
+    # Paid on 3 Mar 2025 in Luxembourg: valid to the end of 2 Mar 2026, the merchant's day.
+    assert "Membership valid until 02.03.2026." in chat.say("balance")
+    chat.now = NOW + timedelta(days=400)
+    assert "Membership expired on 02.03.2026: renew at the till (30.00 €)" in chat.say("balance")

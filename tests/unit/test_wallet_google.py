@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime
 
 from google.auth import jwt as google_jwt
 
@@ -88,3 +89,35 @@ def test_a_jwt_signed_by_another_key_does_not_verify(
         google_jwt.decode(
             forged, certs=wallet_certs.google_certificate.read_bytes(), audience="google"
         )
+
+
+PAID = {
+    "membership_required": True,
+    "membership_valid_until": date(2027, 11, 24),
+    "membership_expires_at": datetime(2027, 11, 24, 23, 0, tzinfo=UTC),
+}
+
+
+def test_a_paid_card_carries_its_end_and_a_lapsed_one_is_expired(
+    wallet_settings: WalletSettings,
+) -> None:
+    body = google.loyalty_object(content(**PAID), wallet_settings, program_slug="dupont")
+    assert body["state"] == "ACTIVE"
+    assert body["validTimeInterval"] == {"end": {"date": "2027-11-24T23:00:00+00:00"}}
+    assert body["textModulesData"][-1] == {
+        "id": "membership", "header": "Membership valid until", "body": "24 Nov 2027",
+    }  # fmt: skip
+    lapsed = google.loyalty_object(
+        content(**PAID, membership_lapsed=True), wallet_settings, program_slug="dupont"
+    )
+    assert lapsed["state"] == "EXPIRED"
+    assert lapsed["textModulesData"][-1]["body"] == "Expired 24 Nov 2027: renew at the till"
+    blocked = google.loyalty_object(
+        content(**PAID, membership_lapsed=True, voided=True), wallet_settings, program_slug="x"
+    )
+    assert blocked["state"] == "INACTIVE"  # a blocked card stays blocked, paid or not
+
+
+def test_a_free_programmes_card_has_no_end(wallet_settings: WalletSettings) -> None:
+    body = google.loyalty_object(content(), wallet_settings, program_slug="dupont")
+    assert "validTimeInterval" not in body

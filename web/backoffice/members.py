@@ -32,6 +32,7 @@ from loyalty.services import (
     member_access,
     member_search,
     member_status,
+    membership,
 )
 from loyalty.services.enroll import MARKETING_CONSENTS
 from web.backoffice.views import blueprint
@@ -145,6 +146,9 @@ def member(member_id: int) -> str:
         consents=[(CONSENT_LABELS[n], consents.get(n) or {}) for n in MARKETING_CONSENTS],
         new_key=new_key,
         can_adjust=current_actor().has_role(Role.MANAGER),
+        membership=membership.state(member),
+        euros=membership.euros,
+        next_expiry=member_access.next_expiry(session, member=member),
     )
 
 
@@ -188,6 +192,51 @@ def adjust(member_id: int) -> Response:
         "success",
     )
     return _back(member)
+
+
+def _membership_done(member: LoyaltyMember, renewal: membership.Renewal, what: str) -> Response:
+    db.session.commit()
+    flash(f"{what}: valid until {membership.day_text(renewal.valid_until)}.", "success")
+    return _back(member, "#membership")
+
+
+@blueprint.post("/members/<int:member_id>/membership/renew")
+def renew_membership(member_id: int) -> Response:
+    """A period paid at the desk: the same renewal as at the till, by a manager or owner."""
+    member = tenant_get_or_404(LoyaltyMember, member_id)
+    try:
+        current_actor().require_role(Role.MANAGER, "renew a membership from the back-office")
+        renewal = membership.renew(
+            db.session,
+            member=member,
+            actor=current_actor(),
+            idempotency_key=f"bo-renew:{request.form.get('idempotency_key', '')}"[:100],
+        )
+    except LoyaltyError as error:
+        return _refused(member, error, "#membership")
+    return _membership_done(
+        member, renewal, f"Membership paid ({membership.euros(renewal.amount_cents)})"
+    )
+
+
+@blueprint.post("/members/<int:member_id>/membership/extend")
+def extend_membership(member_id: int) -> Response:
+    member = tenant_get_or_404(LoyaltyMember, member_id)
+    raw = (request.form.get("months") or "").strip()
+    try:
+        if not raw.isdigit() or len(raw) > 3:
+            raise InvalidInput("Enter a whole number of months, like 1 or 12.", field="months")
+        renewal = membership.extend(
+            db.session,
+            member=member,
+            actor=current_actor(),
+            idempotency_key=f"bo-extend:{request.form.get('idempotency_key', '')}"[:100],
+            months=int(raw),
+            reason=request.form.get("reason", ""),
+        )
+    except LoyaltyError as error:
+        return _refused(member, error, "#membership")
+    return _membership_done(member, renewal, "Membership extended free of charge")
 
 
 @blueprint.post("/members/<int:member_id>/resend-welcome")

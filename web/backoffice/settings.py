@@ -54,6 +54,7 @@ def settings() -> Response | tuple[str, int]:
         # 1.0000 as stored reads better as 1.
         form.points_per_euro.data = format(program.points_per_euro.normalize(), "f")
         form.referral_min_spend.data = f"{program.referral_min_spend_cents / 100:.2f}"
+        form.membership_price.data = f"{program.membership_price_cents / 100:.2f}"
     if may_edit and form.validate_on_submit():
         try:
             programme_settings.update(
@@ -76,6 +77,11 @@ def settings() -> Response | tuple[str, int]:
                     pending_days=form.pending_days.data,
                     refund_shortfall=form.refund_shortfall.data or None,
                     **_referral_terms(form, program),
+                    paid_membership=bool(form.paid_membership.data),
+                    membership_price_cents=parse_euros(
+                        form.membership_price.data or "0", field="membership_price"
+                    ),
+                    membership_months=form.membership_months.data,
                 ),
             )
             upload = form.logo.data

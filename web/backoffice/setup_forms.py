@@ -140,6 +140,21 @@ class ProgrammeForm(FlaskForm):
         description="Both rewards are given once, on the friend's first purchase of this amount.",
         render_kw={"inputmode": "decimal"},
     )
+    paid_membership = BooleanField(
+        "Paid membership",
+        description="Cards are valid for a paid period and renewed at the till; a lapsed card "
+        "earns no points (its points can still be redeemed).",
+    )
+    membership_price = StringField(
+        "Price of a period (€)",
+        filters=[_strip],
+        render_kw={"inputmode": "decimal"},
+    )
+    membership_months = IntegerField(
+        "Period (months)",
+        default=12,
+        validators=[Optional(), NumberRange(1, 60, "Between 1 and 60 months.")],
+    )
     currency = SelectField(
         "Currency shown", choices=[SelectChoice(code, label) for code, label in CURRENCIES.items()]
     )

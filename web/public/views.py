@@ -40,7 +40,7 @@ from loyalty.models import (
     Reward,
     Voucher,
 )
-from loyalty.services import gdpr, member_access, pending, referrals
+from loyalty.services import gdpr, member_access, membership, pending, referrals
 from loyalty.services.actors import Actor
 from loyalty.services.enroll import MARKETING_CONSENTS, enroll
 from loyalty.services.rewards import affordable_rewards, redeem
@@ -476,6 +476,8 @@ def card(slug: str):
         progress=member_access.tier_progress(db.session, member=member),
         expiring=member_access.expiring_points(db.session, member=member),
         next_expiry=member_access.next_expiry(db.session, member=member),
+        membership=membership.state(member),
+        euros=membership.euros,
         pending=pending.pending_by_date(db.session, member_id=member.id),
         history=member_access.history(db.session, member=member),
         rewards=rewards,

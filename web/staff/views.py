@@ -41,7 +41,7 @@ from loyalty.models import (
     Voucher,
 )
 from loyalty.offerings import Feature
-from loyalty.services import debt, lookup, receipts, rewards, undo, vouchers
+from loyalty.services import debt, lookup, membership, receipts, rewards, undo, vouchers
 from loyalty.services import earn as earning
 from loyalty.services.vouchers import format_code
 from web import errors as web_errors
@@ -257,6 +257,8 @@ def member_page(member_id: int) -> str:
         shop=shop,
         needs_shop=shop is None and bool(active_shops()),
         undoable=last,
+        membership=membership.state(panel.member),
+        euros=membership.euros,
     )
 
 
@@ -324,6 +326,29 @@ def earn(member_id: int) -> Response | str:
         points=result.points,
         balance=result.balance,
         replayed=result.replayed,
+    )
+
+
+@blueprint.route("/members/<int:member_id>/renew", methods=["GET", "POST"])
+def renew(member_id: int) -> Response | str:
+    """The membership fee, paid at the till: one more period, recorded without points."""
+    if request.method == "GET":
+        return member_page(member_id)
+    member = _member_or_404(member_id)
+    renewal = membership.renew(
+        db.session,
+        member=member,
+        actor=actor(),
+        idempotency_key=operation_key(request.form, "renew"),
+        shop=shop_for_change(),
+    )
+    db.session.commit()
+    return done(
+        url_for("staff.member", member_id=member.id),
+        f"Membership paid ({membership.euros(renewal.amount_cents)}): "
+        f"valid until {membership.day_text(renewal.valid_until)}.",
+        valid_until=renewal.valid_until.isoformat(),
+        replayed=renewal.replayed,
     )
 
 
