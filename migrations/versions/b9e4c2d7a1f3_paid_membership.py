@@ -1,7 +1,7 @@
 """paid membership: a card valid until a date, renewed at the till
 
 Revision ID: b9e4c2d7a1f3
-Revises: a298a6063a9f
+Revises: 4755c55bfb3b
 Create Date: 2026-11-26 00:05:00.000000
 
 """
@@ -13,7 +13,7 @@ import loyalty.db
 
 # revision identifiers, used by Alembic.
 revision = 'b9e4c2d7a1f3'
-down_revision = 'a298a6063a9f'
+down_revision = '4755c55bfb3b'
 branch_labels = None
 depends_on = None
 
