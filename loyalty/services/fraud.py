@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from loyalty.db import utcnow
 from loyalty.errors import InvalidInput, NotFound, VelocityLimitReached
@@ -301,7 +301,11 @@ def update_rules(
 
 def alerts(merchant: Merchant, *, status: AlertStatus | None = AlertStatus.OPEN) -> Select:
     """Newest first, for the back-office list (paged by the caller)."""
-    query = select(FraudAlert).where(FraudAlert.merchant_id == merchant.id)
+    query = (
+        select(FraudAlert)
+        .where(FraudAlert.merchant_id == merchant.id)
+        .options(selectinload(FraudAlert.member).selectinload(LoyaltyMember.customer))
+    )
     if status is not None:
         query = query.where(FraudAlert.status == status)
     return query.order_by(FraudAlert.created_at.desc(), FraudAlert.id.desc())

@@ -23,6 +23,8 @@ from werkzeug.routing import Rule
 from loyalty.models import (
     ApiKey,
     Campaign,
+    FraudAlert,
+    FraudRule,
     LoyaltyMember,
     LoyaltyTier,
     LoyaltyTransaction,
@@ -55,6 +57,21 @@ def _purchase(session: Session, tenant: factories.Tenant) -> LoyaltyTransaction:
         shop=tenant.shop,
     )
     return session.get(LoyaltyTransaction, result.transaction_id)
+
+
+def _fraud_alert(session: Session, tenant: factories.Tenant) -> FraudAlert:
+    """An open alert on a purchase that crossed the amount limit."""
+    alert = FraudAlert(
+        merchant_id=tenant.merchant.id,
+        member_id=factories.make_member(session, tenant).id,
+        rule=FraudRule.EARN_AMOUNT,
+        amount_cents=250_000,
+        observed=250_000,
+        threshold=100_000,
+    )
+    session.add(alert)
+    session.flush()
+    return alert
 
 
 def _promotion(session: Session, tenant: factories.Tenant) -> Promotion:
@@ -152,6 +169,7 @@ ID_ARGUMENTS: dict[str, Kind] = {
     "promotion_id": Kind(Promotion, _promotion),
     "endpoint_id": Kind(WebhookEndpoint, factories.make_webhook_endpoint),
     "delivery_id": Kind(WebhookDelivery, factories.make_webhook_delivery),
+    "alert_id": Kind(FraudAlert, _fraud_alert),
     "membership_id": Kind(
         Membership, lambda s, t: factories.make_user(s, t, role=Role.STAFF).memberships[0]
     ),

@@ -33,6 +33,7 @@ from web.backoffice import (  # noqa: E402, F401
     branding,  # white-label branding
     campaigns,  # campaigns, their progress, automations
     dashboard,  # the home page: the dashboard
+    fraud,  # fraud controls and the alert list
     imports,  # CSV import of members
     mail,  # sent mail (the local log)
     members,  # members list and page, exports
