@@ -1,9 +1,10 @@
-"""Any sequence of earn, redeem, adjust, refund, void, use, expiry and release keeps the ledger whole.
+"""Any sequence of earn, redeem, adjust, refund, void, use, expiry, release and membership payments
+keeps the ledger whole.
 
 A hypothesis state machine drives the real services against the real database (SQLite, and
-PostgreSQL when configured), with a return window the merchant switches on and off. After every
-step: balance + pending == Σ ledger == Σ lots.remaining, pending == Σ pending lots, never
-negative; and every refusal leaves the figures exactly as they were.
+PostgreSQL when configured), with a return window and a paid membership the merchant switches
+on and off. After every step: balance + pending == Σ ledger == Σ lots.remaining, pending ==
+Σ pending lots, never negative; and every refusal leaves the figures exactly as they were.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.errors import LoyaltyError
 from loyalty.models import ExpiryPolicy, LoyaltyTransaction, RefundShortfall, Role
-from loyalty.services import referrals
+from loyalty.services import membership, referrals
 from loyalty.services.corrections import adjust, reverse
 from loyalty.services.earn import earn
 from loyalty.services.enroll import enroll
@@ -219,6 +220,25 @@ def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
         def time_passes_and_pending_points_are_released(self, days: int) -> None:
             self.now += timedelta(days=days)
             release_due(session, now=self.now)
+
+        @rule(on=st.booleans())
+        def merchant_charges_for_the_card(self, on: bool) -> None:
+            self.tenant.program.paid_membership = on
+            self.tenant.program.membership_price_cents = 2000
+            session.flush()
+
+        @rule()
+        def member_pays_the_membership_at_the_till(self) -> None:
+            # A 0-point ledger row: the figures stay whole, and a lapsed card then earns again.
+            self.attempt(
+                lambda: membership.renew(
+                    session,
+                    member=self.member,
+                    actor=self.manager,
+                    idempotency_key=self.key(),
+                    now=self.now,
+                )
+            )
 
         @rule(purchase=purchases)
         def replay_purchase(self, purchase: int | None) -> None:
