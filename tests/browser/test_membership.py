@@ -23,7 +23,7 @@ pytestmark = pytest.mark.browser
 
 CASHIER_EMAIL = "cashier@gym-sport.example.com"
 CASHIER_PASSWORD = "kettlebell-swing-12"
-MANAGER_EMAIL = "manager@gym-sport.example.com"
+OWNER_EMAIL = "owner@gym-sport.example.com"
 
 
 def _seed(app: Flask) -> dict:
@@ -37,10 +37,10 @@ def _seed(app: Flask) -> dict:
         merchants.add_membership(
             session, user=cashier, merchant=merchant, role=Role.STAFF, shop=shop
         )
-        manager = merchants.create_user(
-            session, email=MANAGER_EMAIL, password=CASHIER_PASSWORD, name="Paul"
+        owner = merchants.create_user(
+            session, email=OWNER_EMAIL, password=CASHIER_PASSWORD, name="Paul"
         )
-        merchants.add_membership(session, user=manager, merchant=merchant, role=Role.MANAGER)
+        merchants.add_membership(session, user=owner, merchant=merchant, role=Role.OWNER)
         program = merchants.program_of(session, merchant)
         program.paid_membership = True
         program.membership_price_cents = 3000
@@ -134,11 +134,17 @@ def test_renewing_at_the_till_shows_the_new_valid_until_on_the_card_page(chromiu
 
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     office = context.new_page()
-    _sign_in(office, server.url, MANAGER_EMAIL)
+    _sign_in(office, server.url, OWNER_EMAIL)
     office.wait_for_url(lambda url: "/login" not in url)
     office.goto(f"{server.url}/backoffice/members/{server.data['member_id']}")
     assert new_until in office.get_by_test_id("membership-status").inner_text()
     office.screenshot(path=shots / "membership-backoffice-desktop.png", full_page=True)
     office.set_viewport_size(PHONE)
     office.screenshot(path=shots / "membership-backoffice-phone.png", full_page=True)
+    office.set_viewport_size({"width": 1280, "height": 900})
+    office.goto(f"{server.url}/backoffice/settings")
+    section = office.locator("#paid-membership")
+    assert section.get_by_label("Paid membership").is_checked()
+    assert section.get_by_label("Price of a period (€)").input_value() == "30.00"
+    section.screenshot(path=shots / "membership-settings-desktop.png")
     context.close()

@@ -7,8 +7,9 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
+from jobs.tasks import membership_lapse_work
 from loyalty.errors import (
     IdempotencyConflict,
     InvalidInput,
@@ -16,13 +17,26 @@ from loyalty.errors import (
     MembershipLapsed,
     PermissionDenied,
 )
-from loyalty.models import AuditLog, LoyaltyMember, LoyaltyTransaction, Role, TransactionType
+from loyalty.models import (
+    AppleRegistration,
+    AuditLog,
+    LoyaltyMember,
+    LoyaltyTransaction,
+    OutboxChannel,
+    OutboxMessage,
+    Role,
+    TransactionType,
+    WalletPass,
+    WalletPlatform,
+)
 from loyalty.services import membership, programme_settings
 from loyalty.services.earn import earn, preview_earn
 from loyalty.services.member_status import block
 from loyalty.services.rewards import redeem
 from tests import factories
 from tests.invariants import assert_ledger_consistent
+from wallet import passes as wallet_passes
+from wallet.push import queue_pass_updates
 
 # 10:00 in Luxembourg (UTC+1 in winter).
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -275,3 +289,35 @@ def test_programme_settings_switch_paid_membership_on_with_a_price(session, paid
         ),
     )
     assert (program.membership_price_cents, program.membership_months) == (2500, 6)
+
+
+def test_the_daily_job_has_a_lapsed_cards_passes_pushed_once(session, paid, member, cashier):
+    apple = wallet_passes.pass_for(session, member, WalletPlatform.APPLE)
+    wallet_passes.pass_for(session, member, WalletPlatform.GOOGLE)
+    session.add(
+        AppleRegistration(device_library_identifier="dev", push_token="ab" * 32, pass_id=apple.id)
+    )
+    _renew(session, member, cashier)
+    session.flush()
+    queue_pass_updates(session, NOW)  # the renewal's own push
+    session.execute(delete(OutboxMessage))
+    # Pretend the passes were last built at the renewal (its write used the real clock).
+    member.updated_at = NOW
+    for wallet_pass in member_passes(session, member):
+        wallet_pass.pushed_at = NOW
+        wallet_pass.updated_at = NOW
+    session.flush()
+    lapsed = member.membership_expires_at + timedelta(minutes=5)
+    assert membership_lapse_work(session, paid.program, None, lapsed) == {"members": 1}
+    assert queue_pass_updates(session, lapsed) == {"passes": 2, "apple": 1, "google": 1}
+    channels = session.scalars(select(OutboxMessage.channel)).all()
+    assert sorted(channels) == sorted([OutboxChannel.APPLE, OutboxChannel.GOOGLE])
+    # The next day's run finds nothing new: each lapse is pushed once.
+    assert membership_lapse_work(session, paid.program, None, lapsed + timedelta(days=1)) == {
+        "members": 0
+    }
+    assert queue_pass_updates(session, lapsed + timedelta(days=1))["passes"] == 0
+
+
+def member_passes(session, member):
+    return session.scalars(select(WalletPass).where(WalletPass.member_id == member.id)).all()
