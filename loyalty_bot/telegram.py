@@ -399,8 +399,42 @@ def build_bots(
     return [platform, *others]
 
 
+def refuse_malformed_updates() -> None:
+    """Make the webhook answer 400, not 500, to a body that is not JSON.
+
+    python-telegram-bot's webhook handler (22.x) decodes and parses the body before its own
+    error handling, so non-UTF-8, broken or deeply nested JSON escaped as a 500 with a traceback
+    in the log. The handler class is looked up by name when the webhook app is built, so a
+    subclass put in its place checks the body first (after the secret token: strangers still
+    get 403 and learn nothing).
+    """
+    import json
+
+    import tornado.web
+    from telegram.ext._utils import webhookhandler
+
+    base = webhookhandler.TelegramHandler
+    if getattr(base, "refuses_malformed", False):
+        return
+
+    class StrictTelegramHandler(base):  # type: ignore[misc, valid-type]
+        refuses_malformed = True
+
+        async def post(self) -> None:
+            self._validate_post()
+            try:
+                json.loads(self.request.body.decode())
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                log.warning("Telegram webhook: a body that is not JSON was refused")
+                raise tornado.web.HTTPError(400, reason="The body is not JSON") from None
+            await super().post()
+
+    webhookhandler.TelegramHandler = StrictTelegramHandler  # type: ignore[misc]
+
+
 def run(config: BotConfig) -> None:
     """Serve the platform bot (webhook with secret token, or polling) plus white-label bots."""
+    refuse_malformed_updates()
     sessions = session_factory(config.database_url)
     platform, *others = build_bots(config, sessions)
     if not others:

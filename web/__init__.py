@@ -30,6 +30,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(config_module.INSTANCE))
     app.config.update(config_module.from_env() if config is None else config)
+    configure_json(app)
     configure_proxies(app)
     register_extensions(app)
     register_blueprints(app)
@@ -40,6 +41,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_commands(app)
     configure_logger(app)
     return app
+
+
+def configure_json(app: Flask) -> None:
+    from web.json_provider import JSONProvider
+
+    app.json = JSONProvider(app)
 
 
 def configure_proxies(app: Flask) -> None:

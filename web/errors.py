@@ -108,6 +108,8 @@ def register(app: Flask) -> None:
     app.register_error_handler(InternalServerError, handle_server_error)
     for error in DATABASE_UNAVAILABLE:
         app.register_error_handler(error, handle_database_unavailable)
+    app.register_error_handler(sa_exc.DataError, handle_unstorable_input)
+    app.register_error_handler(psycopg.DataError, handle_unstorable_input)
 
 
 def wants_json() -> bool:
@@ -200,6 +202,21 @@ def handle_database_unavailable(error: Exception) -> Response:
     )
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+def handle_unstorable_input(error: sa_exc.DataError | psycopg.DataError) -> Response:
+    """The database refused a value the request carried (a NUL byte in a text, a number out of
+    range) that no check caught before: the sender's input, so a 422, and nothing was kept."""
+    current_app.logger.warning(
+        "input the database cannot store: %s", getattr(error, "orig", None) or error
+    )
+    db.session.rollback()
+    return respond(
+        422,
+        "The request contains a value that cannot be stored (such as a NUL character or a "
+        "number out of range). Correct it and send it again.",
+        extra={"code": "invalid_input"},
+    )
 
 
 def _too_many_requests() -> Response:

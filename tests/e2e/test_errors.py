@@ -45,6 +45,12 @@ LOST_DATABASE = {
     "db-closed": psycopg.InterfaceError("the connection is closed"),
 }
 
+# A value that slipped past the checks and that the database refuses.
+UNSTORABLE = {
+    "nul": sa_exc.DataError("SELECT", {}, Exception("text fields cannot contain NUL (0x00) bytes")),
+    "range": psycopg.DataError("value out of range for type integer"),
+}
+
 
 @pytest.fixture(scope="module")
 def error_app(database_uri: str) -> Iterator[Flask]:
@@ -60,6 +66,8 @@ def error_app(database_uri: str) -> Iterator[Flask]:
             raise RuntimeError("a bug, not the user's fault")
         if name in LOST_DATABASE:
             raise LOST_DATABASE[name]
+        if name in UNSTORABLE:
+            raise UNSTORABLE[name]
         raise RAISED[name]
 
     yield app
@@ -131,6 +139,15 @@ def test_a_bug_under_api_is_problem_json(error_client) -> None:
     assert response.status_code == 500
     assert response.mimetype == PROBLEM_JSON
     assert "a bug" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("name", sorted(UNSTORABLE))
+def test_a_value_the_database_cannot_store_is_a_422(error_client, name: str) -> None:
+    response = error_client.get(f"/api/fail/{name}")
+    assert response.status_code == 422
+    assert response.json["code"] == "invalid_input"
+    assert "cannot be stored" in response.json["detail"]
+    assert "NUL (0x00)" not in response.json["detail"]
 
 
 @pytest.mark.parametrize("name", sorted(LOST_DATABASE))
