@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from loyalty.db import utcnow
 from loyalty.errors import InvalidCardNumber, InvalidInput, InvalidToken, NotFound
 from loyalty.identity import (
     TOKEN_PREFIX,
@@ -22,6 +25,8 @@ from loyalty.identity import (
     verify_qr_signature,
 )
 from loyalty.models import Customer, LoyaltyMember, Merchant
+from loyalty.services import audit
+from loyalty.services.actors import Actor
 
 SEARCH_LIMIT = 10
 
@@ -52,13 +57,24 @@ def by_token(
     if merchant_id != merchant.id:
         raise InvalidToken(f"This card belongs to another programme, not {merchant.name}'s.")
     member = session.scalars(_members(merchant).where(LoyaltyMember.id == member_id)).first()
-    if member is None or not verify_qr_signature(
-        secret_key,
-        merchant_id=merchant.id,
-        member_id=member_id,
-        qr_secret=member.qr_secret,
-        signature=signature,
-    ):
+
+    def signed_with(qr_secret: str | None) -> bool:
+        return qr_secret is not None and verify_qr_signature(
+            secret_key,
+            merchant_id=merchant.id,
+            member_id=member_id,
+            qr_secret=qr_secret,
+            signature=signature,
+        )
+
+    if member is not None and signed_with(member.qr_previous_secret):
+        # A screenshot or an old printout of a card whose code was rotated since.
+        raise InvalidToken(
+            f"This QR code was replaced on {issued_at(member):%d %b %Y} and no longer works. "
+            "Ask the customer to open their current card (the wallet pass updates itself) "
+            "or search by phone."
+        )
+    if member is None or not signed_with(member.qr_secret):
         raise InvalidToken(
             "This card's code is not valid (forged, or replaced by a newer card). "
             "Ask for the current card or search by phone."
@@ -131,10 +147,63 @@ def qr_token(member: LoyaltyMember, secret_key: bytes) -> str:
     )
 
 
-def revoke_qr_tokens(session: Session, *, member: LoyaltyMember) -> None:
-    """A lost or copied card: rotate the secret and every token printed so far stops working."""
+def issued_at(member: LoyaltyMember) -> datetime:
+    """When the member's current QR code was made: the last rotation, else the enrolment."""
+    return member.qr_issued_at or member.enrolled_at
+
+
+@dataclass(frozen=True)
+class QrAge:
+    """What the till says about the code it scanned: "issued 3 days ago", "rotated today"."""
+
+    days: int
+    rotated: bool
+    max_days: int | None
+
+    @property
+    def label(self) -> str:
+        when = (
+            "today"
+            if self.days == 0
+            else "yesterday"
+            if self.days == 1
+            else f"{self.days:,} days ago"
+        )
+        return f"{'rotated' if self.rotated else 'issued'} {when}"
+
+    @property
+    def too_old(self) -> bool:
+        return self.max_days is not None and self.days > self.max_days
+
+
+def qr_age(member: LoyaltyMember, now: datetime | None = None) -> QrAge:
+    days = max(0, ((now or utcnow()) - issued_at(member)).days)
+    return QrAge(
+        days=days, rotated=member.qr_issued_at is not None, max_days=member.program.qr_max_age_days
+    )
+
+
+def rotate_qr_token(
+    session: Session, *, member: LoyaltyMember, actor: Actor, now: datetime | None = None
+) -> LoyaltyMember:
+    """A new QR code: every copy of the old one (screenshots, printouts) stops working at once.
+
+    The member row's `updated_at` moves with it, so installed wallet passes get the new code
+    through the usual pass update push (wallet/push.py).
+    """
+    member.qr_previous_secret = member.qr_secret
     member.qr_secret = new_qr_secret()
+    member.qr_issued_at = now or utcnow()
     session.flush()
+    audit.record(
+        session,
+        merchant_id=member.merchant_id,
+        actor=actor,
+        action="member.qr_code_rotated",
+        target_type="member",
+        target_id=member.id,
+    )
+    return member
 
 
 def by_external_id(session: Session, *, merchant: Merchant, raw: str) -> LoyaltyMember:

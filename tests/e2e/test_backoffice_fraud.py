@@ -14,7 +14,9 @@ from loyalty.models import (
     Offering,
     Role,
 )
+from loyalty.services import lookup
 from tests import factories
+from web.public.views import CARDS_KEY
 
 JSON = {"Accept": "application/json"}
 
@@ -178,3 +180,44 @@ def test_managers_see_the_limits_read_only(client, login_as, session, tenant):
     assert page.status_code == 200
     assert "read-only" in page.get_data(as_text=True)
     assert client.post("/backoffice/fraud/settings", data={}).status_code == 403
+
+
+# --- QR codes that a screenshot cannot replay forever ---------------------------------------
+
+
+def test_a_manager_gives_a_member_a_new_qr_code_and_the_old_one_stops_working(
+    client, login_as, session, tenant, member, secret_key
+):
+    old = lookup.qr_token(member, secret_key)
+    login_as(factories.make_user(session, tenant, role=Role.MANAGER))
+    page = client.get(f"/backoffice/members/{member.id}").get_data(as_text=True)
+    assert "Issued today" in page
+    answer = client.post(f"/backoffice/members/{member.id}/new-qr-code")
+    assert answer.status_code == 303
+    page = client.get(f"/backoffice/members/{member.id}").get_data(as_text=True)
+    assert "Rotated today" in page
+    refused = client.post("/staff/identify", data={"query": old}, headers=JSON)
+    assert refused.status_code == 422
+    assert "no longer works" in refused.get_json()["detail"]
+
+
+def test_the_member_gets_a_new_qr_code_from_their_card_page(
+    app, client, session, tenant, member, secret_key
+):
+    old = lookup.qr_token(member, secret_key)
+    with client.session_transaction() as cookie:
+        cookie[CARDS_KEY] = {str(tenant.program.id): member.id}
+    answer = client.post(f"/p/{tenant.program.slug}/new-qr-code")
+    assert answer.status_code == 303
+    session.refresh(member)
+    assert lookup.qr_token(member, secret_key) != old
+    assert member.qr_previous_secret is not None
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Your card has a new QR code." in page
+
+
+def test_a_stranger_cannot_rotate_a_card_without_its_session(client, session, tenant, member):
+    secret = member.qr_secret
+    client.post(f"/p/{tenant.program.slug}/new-qr-code")
+    session.refresh(member)
+    assert member.qr_secret == secret

@@ -27,6 +27,7 @@ from loyalty.models import (
     VoucherStatus,
 )
 from loyalty.services import lookup, merchants
+from loyalty.services.actors import SYSTEM
 from loyalty.services.earn import earn
 from loyalty.services.rewards import redeem
 from tests import factories
@@ -122,12 +123,29 @@ def test_identify_refusals_are_specific(client, session, tenant, member, cashier
     assert message in response.json["detail"]
 
 
-def test_a_revoked_token_is_refused(client, session, member, cashier, secret_key):
+def test_a_rotated_token_is_refused(client, session, member, cashier, secret_key):
     token = lookup.qr_token(member, secret_key)
-    lookup.revoke_qr_tokens(session, member=member)
+    lookup.rotate_qr_token(session, member=member, actor=SYSTEM)
     response = post(client, "/staff/identify", {"query": token})
     assert response.status_code == 422
-    assert "replaced by a newer card" in response.json["detail"]
+    assert "no longer works" in response.json["detail"]
+    found = post(client, "/staff/identify", {"query": lookup.qr_token(member, secret_key)})
+    assert found.status_code == 200
+
+
+def test_the_till_shows_the_codes_age_and_warns_when_it_is_too_old(
+    client, session, tenant, member, cashier
+):
+    member.enrolled_at = utcnow() - timedelta(days=3, hours=1)
+    session.flush()
+    page = client.get(f"/staff/members/{member.id}").get_data(as_text=True)
+    assert "QR code issued 3 days ago" in page
+    assert 'data-testid="qr-too-old"' not in page
+    tenant.program.qr_max_age_days = 2
+    session.flush()
+    page = client.get(f"/staff/members/{member.id}").get_data(as_text=True)
+    assert 'data-testid="qr-too-old"' in page
+    assert "3 days old, older than the 2 days this business allows" in page
 
 
 def test_a_refusal_without_script_comes_back_as_a_message_on_the_till(client, member, cashier):

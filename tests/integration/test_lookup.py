@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from sqlalchemy import select
 
 from loyalty.errors import InvalidCardNumber, InvalidInput, InvalidToken, NotFound
 from loyalty.identity import format_card_number
-from loyalty.models import Offering
+from loyalty.models import AuditLog, Offering
 from loyalty.services import lookup
+from loyalty.services.actors import SYSTEM
 from tests import factories
 
 
@@ -113,12 +117,49 @@ def test_a_token_of_an_unknown_member_is_refused(session, tenant, ann, secret_ke
         identify(session, tenant, token, secret_key)
 
 
-def test_a_revoked_token_is_refused_and_the_new_one_works(session, tenant, ann, secret_key):
+def test_a_rotated_token_is_refused_saying_when_and_the_new_one_works(
+    session, tenant, ann, secret_key
+):
     old = lookup.qr_token(ann, secret_key)
-    lookup.revoke_qr_tokens(session, member=ann)
-    with pytest.raises(InvalidToken, match="replaced by a newer card"):
+    lookup.rotate_qr_token(
+        session, member=ann, actor=SYSTEM, now=datetime(2026, 11, 20, tzinfo=UTC)
+    )
+    with pytest.raises(InvalidToken, match="replaced on 20 Nov 2026 and no longer works"):
         identify(session, tenant, old, secret_key)
     assert identify(session, tenant, lookup.qr_token(ann, secret_key), secret_key) == ann
+
+
+def test_a_token_two_rotations_old_is_still_refused(session, tenant, ann, secret_key):
+    oldest = lookup.qr_token(ann, secret_key)
+    lookup.rotate_qr_token(session, member=ann, actor=SYSTEM)
+    lookup.rotate_qr_token(session, member=ann, actor=SYSTEM)
+    with pytest.raises(InvalidToken, match="not valid"):
+        identify(session, tenant, oldest, secret_key)
+
+
+def test_rotating_is_audited_and_moves_the_member_for_wallet_updates(session, tenant, ann):
+    before = ann.updated_at
+    lookup.rotate_qr_token(session, member=ann, actor=SYSTEM)
+    session.refresh(ann)
+    assert ann.updated_at > before
+    entry = session.scalars(
+        select(AuditLog).where(AuditLog.action == "member.qr_code_rotated")
+    ).one()
+    assert entry.target_id == str(ann.id)
+
+
+def test_the_code_age_counts_from_enrolment_then_from_the_last_rotation(session, tenant, ann):
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    ann.enrolled_at = now - timedelta(days=3, hours=1)
+    tenant.program.qr_max_age_days = 2
+    age = lookup.qr_age(ann, now)
+    assert (age.label, age.days, age.too_old) == ("issued 3 days ago", 3, True)
+    lookup.rotate_qr_token(session, member=ann, actor=SYSTEM, now=now - timedelta(hours=2))
+    age = lookup.qr_age(ann, now)
+    assert (age.label, age.too_old) == ("rotated today", False)
+    assert lookup.qr_age(ann, now + timedelta(days=1)).label == "rotated yesterday"
+    tenant.program.qr_max_age_days = None
+    assert not lookup.qr_age(ann, now + timedelta(days=4000)).too_old
 
 
 def test_another_merchants_token_is_refused_naming_this_programme(

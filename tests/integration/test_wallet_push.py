@@ -87,6 +87,23 @@ def test_a_branding_change_requeues_every_pass_of_the_programme(session: Session
     assert queue_pass_updates(session) == {"passes": 2, "apple": 1, "google": 1}
 
 
+def test_a_new_qr_code_reaches_installed_passes_through_the_update_push(
+    session: Session, wallet_settings
+) -> None:
+    from loyalty.services import lookup
+    from loyalty.services.actors import SYSTEM
+    from wallet.content import card_content
+
+    member, apple_pass, _ = _member_with_passes(session, devices=[TOKENS[0]])
+    old = lookup.qr_token(member, SECRET)
+    lookup.rotate_qr_token(
+        session, member=member, actor=SYSTEM, now=utcnow() + timedelta(seconds=1)
+    )
+    assert queue_pass_updates(session) == {"passes": 2, "apple": 1, "google": 1}
+    content = card_content(apple_pass, settings=wallet_settings, secret_key=SECRET)
+    assert content.qr_message == lookup.qr_token(member, SECRET) != old
+
+
 def test_apns_push_reaches_the_http2_fake_with_the_pass_type_topic(
     session: Session, push_settings, fake_apns
 ) -> None:

@@ -29,6 +29,7 @@ from loyalty.services import (
     corrections,
     exports,
     gdpr,
+    lookup,
     member_access,
     member_search,
     member_status,
@@ -146,6 +147,7 @@ def member(member_id: int) -> str:
         consents=[(CONSENT_LABELS[n], consents.get(n) or {}) for n in MARKETING_CONSENTS],
         new_key=new_key,
         can_adjust=current_actor().has_role(Role.MANAGER),
+        qr=lookup.qr_age(member),
         membership=membership.state(member),
         euros=membership.euros,
         next_expiry=member_access.next_expiry(session, member=member),
@@ -237,6 +239,19 @@ def extend_membership(member_id: int) -> Response:
     except LoyaltyError as error:
         return _refused(member, error, "#membership")
     return _membership_done(member, renewal, "Membership extended free of charge")
+
+
+@blueprint.post("/members/<int:member_id>/new-qr-code")
+def new_qr_code(member_id: int) -> Response:
+    member = tenant_get_or_404(LoyaltyMember, member_id)
+    lookup.rotate_qr_token(db.session, member=member, actor=current_actor())
+    db.session.commit()
+    flash(
+        "New QR code made. The old one is refused at the till from now on; "
+        "wallet passes get the new code with their next update.",
+        "success",
+    )
+    return _back(member, "#qr-code")
 
 
 @blueprint.post("/members/<int:member_id>/resend-welcome")

@@ -40,7 +40,7 @@ from loyalty.models import (
     Reward,
     Voucher,
 )
-from loyalty.services import gdpr, member_access, membership, pending, referrals
+from loyalty.services import gdpr, lookup, member_access, membership, pending, referrals
 from loyalty.services.actors import Actor
 from loyalty.services.enroll import MARKETING_CONSENTS, enroll
 from loyalty.services.rewards import affordable_rewards, redeem
@@ -560,6 +560,19 @@ def voucher_qr(slug: str, code: str) -> Response:
     response = Response(qr_png(format_code(found.code)), mimetype="image/png")
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@blueprint.post("/p/<slug>/new-qr-code")
+@limiter.limit(_public_limit, exempt_when=_limits_switched_off)
+def new_qr_code(slug: str):
+    """The member's own "my card was copied": a new code; the old one stops working at the till."""
+    program = program_or_404(slug)
+    member = _member_or_sign_in(program)
+    if PlainForm().validate_on_submit():
+        lookup.rotate_qr_token(db.session, member=member, actor=CUSTOMER)
+        db.session.commit()
+        flash("Your card has a new QR code. The old one no longer works.", "success")
+    return redirect(url_for("public.card", slug=program.slug, _anchor="card-title"), code=303)
 
 
 @blueprint.post("/p/<slug>/preferences")

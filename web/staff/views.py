@@ -257,6 +257,7 @@ def member_page(member_id: int) -> str:
         shop=shop,
         needs_shop=shop is None and bool(active_shops()),
         undoable=last,
+        qr=lookup.qr_age(panel.member),
         membership=membership.state(panel.member),
         euros=membership.euros,
     )
