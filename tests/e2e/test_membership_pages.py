@@ -237,3 +237,24 @@ def test_the_owner_switches_paid_membership_on_in_the_settings(client, session, 
     refused = client.post("/backoffice/settings", data={**form, "membership_price": "0"})
     assert refused.status_code == 422
     assert "price of a membership period" in refused.get_data(as_text=True)
+
+
+def test_the_api_lists_a_membership_payment_among_the_transactions(client, session):
+    api = make_api_tenant(session)
+    api.tenant.program.paid_membership = True
+    api.tenant.program.membership_price_cents = 3000
+    member = factories.make_member(session, api.tenant)
+    cashier = factories.actor_for(factories.make_user(session, api.tenant), Role.STAFF)
+    membership.renew(session, member=member, actor=cashier, idempotency_key="r1")
+    response = client.get(f"/api/v1/transactions?member_id={member.id}", headers=api.headers)
+    assert response.status_code == 200
+    [row] = response.json["data"]
+    assert (row["type"], row["points"], row["amount_cents"]) == ("membership", 0, 3000)
+
+
+def test_every_ledger_row_type_can_be_shown_by_the_api():
+    from typing import get_args
+
+    from web.api.schemas import TransactionKind
+
+    assert set(get_args(TransactionKind)) == {t.value for t in TransactionType}

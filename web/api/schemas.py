@@ -148,7 +148,10 @@ class RefundCreate(Request):
     reason: text(200) = ""
 
 
-TransactionKind = Literal["earn", "redeem", "expire", "adjust", "reverse", "bonus"]
+# Every ledger row type (loyalty.models.TransactionType); a unit test keeps the two in step.
+TransactionKind = Literal[
+    "earn", "redeem", "expire", "adjust", "reverse", "bonus", "release", "membership"
+]
 
 
 class Transaction(Response):
