@@ -89,6 +89,7 @@ def use_voucher(
             status=VoucherStatus.USED,
             used_at=now,
             used_shop_id=shop.id if shop else None,
+            used_by=actor.user_id,
             used_key=key,
         )
         .execution_options(synchronize_session=False)

@@ -313,6 +313,38 @@ def test_an_owner_cannot_choose_another_merchants_shop(client, login_as, session
 # --- redeem and vouchers -------------------------------------------------------------------
 
 
+def test_every_till_change_records_the_staff_user_and_the_shop(
+    client, session, tenant, member, cashier
+):
+    """Fraud review needs to know who did what where: earn, redeem, voucher, undo alike."""
+    fund(session, tenant, member)
+    reward = factories.make_reward(session, tenant, cost=100)
+    shown = redeem(session, member=member, reward=reward, idempotency_key="by-chat")
+    assert (
+        post(client, f"/staff/members/{member.id}/earn", earn_form("8.00", "e")).status_code == 200
+    )
+    redeemed = post(
+        client, f"/staff/members/{member.id}/redeem", {"reward": reward.id, "idempotency_key": "r"}
+    )
+    assert redeemed.status_code == 200, redeemed.json
+    used = post(client, "/staff/vouchers/use", {"code": shown.code, "idempotency_key": "v"})
+    assert used.status_code == 200, used.json
+    undone = post(client, "/staff/undo", {"idempotency_key": "u"})
+    assert undone.status_code == 200, undone.json
+    at_till = session.scalars(
+        select(LoyaltyTransaction).where(
+            LoyaltyTransaction.member_id == member.id,
+            LoyaltyTransaction.idempotency_key.not_in((f"fund-{member.id}", "by-chat")),
+        )
+    ).all()
+    assert sorted(t.type.value for t in at_till) == ["earn", "redeem", "reverse"]
+    assert {(t.created_by, t.shop_id) for t in at_till} == {(cashier.id, tenant.shop.id)}
+    vouchers = session.scalars(select(Voucher).where(Voucher.member_id == member.id)).all()
+    used_ones = [v for v in vouchers if v.used_at is not None]
+    assert len(used_ones) == 2
+    assert {(v.used_by, v.used_shop_id) for v in used_ones} == {(cashier.id, tenant.shop.id)}
+
+
 def test_redeem_issues_and_uses_a_voucher_in_one_step(client, session, tenant, member, cashier):
     fund(session, tenant, member)
     reward = factories.make_reward(session, tenant, cost=100, stock=3)
