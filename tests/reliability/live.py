@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -56,6 +57,10 @@ class ThrowawayPostgres:
         # initdb refuses to run as root: the cluster then belongs to the postgres account.
         self.as_user: list[str] = []
         if os.geteuid() == 0:
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.skip("running as root with no postgres account to own a cluster")
             if shutil.which("runuser") is None:
                 pytest.skip("running as root without runuser: cannot start a cluster")
             self.as_user = ["runuser", "-u", "postgres", "--"]
@@ -83,13 +88,15 @@ class ThrowawayPostgres:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str) -> None:
-        subprocess.run(
+        done = subprocess.run(
             [*self.as_user, str(self.bin / tool), *args],
-            check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             timeout=120,
         )
+        if done.returncode != 0:
+            log = self.log.read_text()[-2000:] if self.log.exists() else ""
+            raise AssertionError(f"{tool} failed: {done.stderr.decode()[-2000:]}\n{log}")
 
     def _ctl(self, *args: str) -> None:
         options = (
@@ -120,7 +127,7 @@ class ThrowawayPostgres:
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
-            with contextlib.suppress(subprocess.CalledProcessError):
+            with contextlib.suppress(AssertionError):
                 self._ctl("-m", "immediate", "stop")
         shutil.rmtree(self.dir, ignore_errors=True)
 
