@@ -6,6 +6,7 @@ shown as is. Bad input never becomes a 500.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 
@@ -185,7 +186,21 @@ def handle_server_error(error: InternalServerError) -> Response:
     return respond(500, bare=True)
 
 
+# SQLite reports its programming errors ("no such table") as OperationalError too: only these
+# of its messages mean "busy or unreachable"; the others stay bugs (a 500 with a traceback).
+SQLITE_UNAVAILABLE = ("database is locked", "unable to open database", "disk i/o error")
+
+
+def database_unavailable(error: Exception) -> bool:
+    cause = getattr(error, "orig", None) or error
+    if isinstance(cause, sqlite3.OperationalError):
+        return str(cause).lower().startswith(SQLITE_UNAVAILABLE)
+    return True
+
+
 def handle_database_unavailable(error: Exception) -> Response:
+    if not database_unavailable(error):
+        raise error
     current_app.logger.warning(
         "database unavailable: %s", str(error).splitlines()[0] if str(error) else type(error)
     )

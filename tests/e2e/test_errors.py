@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 
 import psycopg
@@ -68,6 +69,14 @@ def error_app(database_uri: str) -> Iterator[Flask]:
             raise LOST_DATABASE[name]
         if name in UNSTORABLE:
             raise UNSTORABLE[name]
+        if name == "sqlite-bug":
+            raise sa_exc.OperationalError(
+                "SELECT", {}, sqlite3.OperationalError("no such table: x")
+            )
+        if name == "sqlite-locked":
+            raise sa_exc.OperationalError(
+                "SELECT", {}, sqlite3.OperationalError("database is locked")
+            )
         raise RAISED[name]
 
     yield app
@@ -163,6 +172,12 @@ def test_a_lost_database_is_a_503_to_retry_not_a_500(error_client, name: str) ->
     assert page.status_code == 503
     assert "Briefly unavailable" in page.get_data(as_text=True)
     assert "Retry-After" in page.headers
+
+
+def test_a_sqlite_programming_error_stays_a_500_not_a_503(error_client) -> None:
+    response = error_client.get("/api/fail/sqlite-bug")
+    assert response.status_code == 500
+    assert error_client.get("/api/fail/sqlite-locked").status_code == 503
 
 
 @pytest.mark.parametrize(
