@@ -57,6 +57,11 @@ def report(name: str, figure: float, unit: str, reference: float, target: float 
     """The last line of every bench script, in the one format `make bench` collects."""
     ratio = figure / reference if reference else 0.0
     return (
-        f"{name}: {figure:.0f} {unit}, reference {reference:.0f} {unit}, "
+        f"{name}: {_figure(figure)} {unit}, reference {_figure(reference)} {unit}, "
         f"ratio {ratio:.2f}, target {target}"
     )
+
+
+def _figure(value: float) -> str:
+    """Whole numbers, but small ones (a 3.4 ms p95) keep a decimal."""
+    return f"{value:.1f}" if abs(value) < 10 else f"{value:.0f}"

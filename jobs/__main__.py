@@ -45,6 +45,7 @@ SCHEDULE = (
     ("tier_evaluation", tasks.tier_evaluation, {"minutes": 15}),
     ("membership_lapse", tasks.membership_lapses, {"minutes": 15}),
     ("data_retention", tasks.data_retention, {"hours": 6}),
+    ("dashboard_snapshots", tasks.dashboard_snapshots, {"hours": 1}),  # analytics.SNAPSHOT_EVERY
 )
 
 

@@ -31,7 +31,7 @@ from loyalty.models import (
 )
 from loyalty.notify import outbox, rules
 from loyalty.notify.delivery import Deliverer, DeliveryPolicy
-from loyalty.services import automations, idempotency, membership, pending, webhooks
+from loyalty.services import analytics, automations, idempotency, membership, pending, webhooks
 from loyalty.services.bonuses import grant_birthday_bonuses
 from loyalty.services.campaigns import run_due
 from loyalty.services.expiry import expire_points
@@ -128,6 +128,16 @@ def release_pending_work(session: Session, now: datetime | None = None) -> dict[
 def release_pending_points() -> None:
     ctx = context()
     run_job(ctx.sessions, "pending_release", release_pending_work, record_empty=False)
+
+
+def dashboard_snapshots_work(session: Session, now: datetime | None = None) -> dict[str, Any]:
+    """The dashboards of large programmes, computed ahead (loyalty.services.analytics)."""
+    return {"snapshots": analytics.refresh_snapshots(session, now=now or utcnow())}
+
+
+def dashboard_snapshots() -> None:
+    ctx = context()
+    run_job(ctx.sessions, "dashboard_snapshots", dashboard_snapshots_work, record_empty=False)
 
 
 # --- once a day per programme, on the merchant's local date ---------------------------------

@@ -1,6 +1,7 @@
 """Every model, importable from one place so that Alembic and the services see the whole schema."""
 
 from loyalty.models.access import MemberAccessToken as MemberAccessToken  # re-exported
+from loyalty.models.analytics import DashboardSnapshot as DashboardSnapshot  # re-exported
 from loyalty.models.api import ApiKey, ApiScope, IdempotencyRecord
 from loyalty.models.audit import AuditLog
 from loyalty.models.campaigns import (

@@ -15,10 +15,11 @@ analytics) also cohort retention and the CSV export. The gate is here, not only 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, and_, case, distinct, func, literal, select
@@ -28,6 +29,7 @@ from loyalty import offerings
 from loyalty.db import UTCDateTime, utcnow
 from loyalty.errors import InvalidInput
 from loyalty.models import (
+    DashboardSnapshot,
     LoyaltyMember,
     LoyaltyProgram,
     LoyaltyTier,
@@ -732,3 +734,161 @@ def _cell(value: object) -> str:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value  # a shop named "=HYPERLINK(...)" must not become a spreadsheet formula
     return str(value)
+
+
+# --- the whole dashboard: live, or the worker's snapshot for large programmes ------------------
+
+# From this many members a programme's dashboard is read from the snapshot the worker refreshes
+# every SNAPSHOT_EVERY (its figures scan months of ledger: seconds at a million members).
+SNAPSHOT_FROM_MEMBERS = 50_000
+SNAPSHOT_EVERY = timedelta(hours=1)
+# A snapshot older than this (the worker stopped) is not shown: the figures are computed live.
+SNAPSHOT_MAX_AGE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """Every figure the dashboard shows for one period; the parts the offering includes."""
+
+    kpis: Kpis
+    series: Series | None = None
+    shops: list[ShopFigures] | None = None
+    tiers: list[TierShare] | None = None
+    rewards: list[RewardPopularity] | None = None
+    cohorts: list[Cohort] | None = None
+    as_of: datetime | None = None  # when the worker computed it; None: for this request
+
+    @property
+    def period(self) -> Period:
+        return self.kpis.period
+
+
+def compute_dashboard(session: Session, *, merchant: Merchant, period: Period) -> Dashboard:
+    """The figures, computed now: a few aggregate statements per part."""
+    advanced = offerings.has(merchant, Feature.ADVANCED_ANALYTICS)
+    return Dashboard(
+        kpis=summary(session, merchant=merchant, period=period),
+        series=time_series(session, merchant=merchant, period=period) if advanced else None,
+        shops=shop_comparison(session, merchant=merchant, period=period) if advanced else None,
+        tiers=tier_distribution(session, merchant=merchant) if advanced else None,
+        rewards=reward_popularity(session, merchant=merchant, period=period) if advanced else None,
+        cohorts=cohort_retention(session, merchant=merchant, now=period.end)
+        if offerings.has(merchant, Feature.FULL_ANALYTICS)
+        else None,
+    )
+
+
+def dashboard(
+    session: Session,
+    *,
+    merchant: Merchant,
+    days: int = BASIC_PERIOD_DAYS,
+    now: datetime | None = None,
+) -> Dashboard:
+    """The dashboard for the last `days` days: the worker's snapshot if there is a recent one
+    computed under the merchant's current offering, else computed for this request."""
+    now = now or utcnow()
+    period = period_for(merchant, days=days, now=now)  # the offering's gate and the choices
+    snapshot = session.scalars(
+        select(DashboardSnapshot).where(
+            DashboardSnapshot.merchant_id == merchant.id, DashboardSnapshot.days == days
+        )
+    ).first()
+    if (
+        snapshot is not None
+        and snapshot.offering == merchant.offering
+        and now - snapshot.computed_at <= SNAPSHOT_MAX_AGE
+    ):
+        found = _decode(Dashboard, snapshot.figures)
+        return replace(found, as_of=snapshot.computed_at)
+    return compute_dashboard(session, merchant=merchant, period=period)
+
+
+def large_merchants(session: Session, *, at_least: int | None = None) -> list[int]:
+    """Merchants with at least `at_least` (default SNAPSHOT_FROM_MEMBERS) members."""
+    return list(
+        session.scalars(
+            select(LoyaltyMember.merchant_id)
+            .group_by(LoyaltyMember.merchant_id)
+            .having(func.count() >= (SNAPSHOT_FROM_MEMBERS if at_least is None else at_least))
+            .order_by(LoyaltyMember.merchant_id)
+        )
+    )
+
+
+def refresh_snapshot(session: Session, *, merchant: Merchant, now: datetime | None = None) -> int:
+    """Compute and store the merchant's dashboard for every period its offering may show."""
+    now = now or utcnow()
+    choices = (
+        PERIOD_CHOICES
+        if offerings.has(merchant, Feature.ADVANCED_ANALYTICS)
+        else (BASIC_PERIOD_DAYS,)
+    )
+    for days in choices:
+        figures = _encode(
+            compute_dashboard(
+                session, merchant=merchant, period=period_for(merchant, days=days, now=now)
+            )
+        )
+        snapshot = session.scalars(
+            select(DashboardSnapshot).where(
+                DashboardSnapshot.merchant_id == merchant.id, DashboardSnapshot.days == days
+            )
+        ).first()
+        if snapshot is None:
+            snapshot = DashboardSnapshot(merchant_id=merchant.id, days=days)
+            session.add(snapshot)
+        snapshot.offering = merchant.offering
+        snapshot.computed_at = now
+        snapshot.figures = figures
+        session.flush()
+    return len(choices)
+
+
+def refresh_snapshots(session: Session, *, now: datetime | None = None) -> int:
+    """The worker's job: fresh snapshots for every large programme; small ones stay live."""
+    count = 0
+    for merchant_id in large_merchants(session):
+        merchant = session.get(Merchant, merchant_id)
+        if merchant is not None and offerings.has(merchant, Feature.BASIC_ANALYTICS):
+            count += refresh_snapshot(session, merchant=merchant, now=now)
+    return count
+
+
+def _encode(value: Any) -> Any:
+    """Dataclasses, dates, times and Decimals as JSON, tagged so `_decode` gets them back."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _encode(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list | tuple):
+        return [_encode(item) for item in value]
+    if isinstance(value, datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"date": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"decimal": str(value)}
+    return value
+
+
+def _decode(kind: Any, data: Any) -> Any:
+    if data is None:
+        return None
+    if isinstance(kind, type) and is_dataclass(kind):
+        hints = get_type_hints(kind)
+        return kind(**{f.name: _decode(hints[f.name], data[f.name]) for f in fields(kind)})
+    origin = get_origin(kind)
+    if origin in (UnionType, Union):
+        inner = [arg for arg in get_args(kind) if arg is not type(None)]
+        return _decode(inner[0], data)
+    if origin is list:
+        (item,) = get_args(kind)
+        return [_decode(item, value) for value in data]
+    if isinstance(data, dict) and len(data) == 1:
+        ((tag, text),) = data.items()
+        if tag == "datetime":
+            return datetime.fromisoformat(text)
+        if tag == "date":
+            return date.fromisoformat(text)
+        if tag == "decimal":
+            return Decimal(text)
+    return data

@@ -32,10 +32,11 @@ SEARCH_LIMIT = 10
 
 
 def _members(merchant: Merchant):
+    # Both sides scoped: the customer's (merchant_id, phone / email / name) indexes need it.
     return (
         select(LoyaltyMember)
         .join(Customer, Customer.id == LoyaltyMember.customer_id)
-        .where(LoyaltyMember.merchant_id == merchant.id)
+        .where(LoyaltyMember.merchant_id == merchant.id, Customer.merchant_id == merchant.id)
     )
 
 

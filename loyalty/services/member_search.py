@@ -150,6 +150,35 @@ def _text_condition(merchant: Merchant, text: str) -> tuple[Any, bool]:
     return Customer.id.in_(union_all(names, emails)), True
 
 
+def _member_conditions(filters: MemberFilters, now: datetime) -> list[Any]:
+    """The filters that read the member row alone (all but the search text)."""
+    conditions: list[Any] = []
+    if filters.tier_id is not None:
+        conditions.append(LoyaltyMember.tier_id == filters.tier_id)
+    if filters.shop_id is not None:
+        conditions.append(
+            exists().where(
+                LoyaltyTransaction.shop_id == filters.shop_id,
+                LoyaltyTransaction.member_id == LoyaltyMember.id,
+            )
+        )
+    if filters.last_visit:
+        _label, days, within = LAST_VISIT[filters.last_visit]
+        since = now - timedelta(days=days)
+        conditions.append(
+            LoyaltyMember.last_activity_at >= since
+            if within
+            else LoyaltyMember.last_activity_at < since
+        )
+    if filters.min_balance is not None:
+        conditions.append(LoyaltyMember.points_balance >= filters.min_balance)
+    if filters.max_balance is not None:
+        conditions.append(LoyaltyMember.points_balance <= filters.max_balance)
+    if filters.status:
+        conditions.append(LoyaltyMember.status == filters.status)
+    return conditions
+
+
 def member_select(merchant: Merchant, filters: MemberFilters, *, now: datetime | None = None):
     """The merchant's members matching `filters`, with their customer, in the list's order."""
     now = now or utcnow()
@@ -162,29 +191,7 @@ def member_select(merchant: Merchant, filters: MemberFilters, *, now: datetime |
     if filters.q:
         condition, by_name = _text_condition(merchant, filters.q)
         statement = statement.where(condition)
-    if filters.tier_id is not None:
-        statement = statement.where(LoyaltyMember.tier_id == filters.tier_id)
-    if filters.shop_id is not None:
-        statement = statement.where(
-            exists().where(
-                LoyaltyTransaction.shop_id == filters.shop_id,
-                LoyaltyTransaction.member_id == LoyaltyMember.id,
-            )
-        )
-    if filters.last_visit:
-        _label, days, within = LAST_VISIT[filters.last_visit]
-        since = now - timedelta(days=days)
-        statement = statement.where(
-            LoyaltyMember.last_activity_at >= since
-            if within
-            else LoyaltyMember.last_activity_at < since
-        )
-    if filters.min_balance is not None:
-        statement = statement.where(LoyaltyMember.points_balance >= filters.min_balance)
-    if filters.max_balance is not None:
-        statement = statement.where(LoyaltyMember.points_balance <= filters.max_balance)
-    if filters.status:
-        statement = statement.where(LoyaltyMember.status == filters.status)
+    statement = statement.where(*_member_conditions(filters, now))
     order = (
         (Customer.name_search, LoyaltyMember.id)
         if by_name
@@ -198,7 +205,22 @@ def member_select(merchant: Merchant, filters: MemberFilters, *, now: datetime |
 
 def count_statement(statement: Select) -> Select:
     """How many members `member_select` matches (the first of a page's two statements)."""
-    return statement.order_by(None).with_only_columns(func.count(LoyaltyMember.id))
+    return statement.order_by(None).with_only_columns(func.count())
+
+
+def count_select(merchant: Merchant, filters: MemberFilters, *, now: datetime | None = None):
+    """The count of `find_members`. Without a search text it reads the members alone: every
+    member has exactly one customer of the same merchant, so the join changes no count, and
+    without it PostgreSQL counts from one index (1,000,000 members: the whole-list count)."""
+    if filters.q:
+        return count_statement(member_select(merchant, filters, now=now))
+    return (
+        select(func.count())
+        .select_from(LoyaltyMember)
+        .where(
+            LoyaltyMember.merchant_id == merchant.id, *_member_conditions(filters, now or utcnow())
+        )
+    )
 
 
 def rows_statement(statement: Select, *, page: int, per_page: int) -> Select:
@@ -220,8 +242,9 @@ def find_members(
     now: datetime | None = None,
 ) -> Page[LoyaltyMember]:
     """One page of matching members: two statements, the count and the rows (with tier)."""
+    now = now or utcnow()
     statement = member_select(merchant, filters, now=now)
-    total = session.scalar(count_statement(statement)) or 0
+    total = session.scalar(count_select(merchant, filters, now=now)) or 0
     page = clamp(page, total, per_page)
     rows = session.scalars(rows_statement(statement, page=page, per_page=per_page)).all()
     return Page(list(rows), total, page, per_page, filters.as_args())

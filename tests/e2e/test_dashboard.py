@@ -7,7 +7,7 @@ from flask import url_for
 from sqlalchemy import func, select
 
 from loyalty.models import LoyaltyTier, Offering, Role
-from loyalty.services import merchants
+from loyalty.services import analytics, merchants
 from loyalty.services.actors import Actor
 from loyalty.services.earn import earn
 from tests import factories
@@ -176,3 +176,19 @@ def test_the_dashboard_runs_the_same_few_statements_whatever_the_number_of_membe
         )
     assert statements_for_one_page() == few
     assert few <= 30, few
+
+
+def test_a_large_programme_reads_the_workers_snapshot_and_says_when_it_was_made(
+    client, login_as, session
+):
+    tenant = _owner_of(session, login_as, Offering.ENTERPRISE)
+    assert 'data-testid="figures-as-of"' not in _text(client.get("/backoffice/"))
+    analytics.refresh_snapshot(session, merchant=tenant.merchant)
+    factories.make_member(session, tenant)  # joins after the snapshot: not counted until the next
+
+    page = client.get("/backoffice/")
+    assert page.status_code == 200
+    html = _text(page)
+    assert 'data-testid="figures-as-of"' in html
+    assert 'data-testid="member-count">1<' in html
+    assert client.get("/backoffice/?days=365").status_code == 200

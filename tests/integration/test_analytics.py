@@ -7,6 +7,7 @@ written straight into the ledger at chosen instants (the earn service stamps "no
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -297,3 +298,42 @@ def test_export_rows_hold_every_figure_and_defuse_formulas(session, tenant, worl
     assert ["tier", "2026-04-05", "Gold", "members", "1"] in rows
     assert ["reward", window, "€5 off", "vouchers", "2"] in rows
     assert {row[0] for row in rows[1:]} == {"summary", "day", "shop", "tier", "reward", "cohort"}
+
+
+# --- snapshots: the worker computes large programmes' dashboards ahead ------------------------
+
+
+def test_a_snapshot_gives_back_exactly_the_live_figures(session, tenant, world):
+    tenant.merchant.offering = Offering.ENTERPRISE
+    live = analytics.dashboard(session, merchant=tenant.merchant, now=NOW)
+    assert live.as_of is None
+    assert analytics.refresh_snapshot(session, merchant=tenant.merchant, now=NOW) == 4
+
+    later = NOW + timedelta(minutes=20)
+    snapshot = analytics.dashboard(session, merchant=tenant.merchant, now=later)
+    assert snapshot.as_of == NOW
+    assert replace(snapshot, as_of=None) == live
+    assert snapshot.kpis.liability_cents == live.kpis.liability_cents
+    assert analytics.dashboard(session, merchant=tenant.merchant, days=365, now=later).as_of == NOW
+
+
+def test_the_worker_snapshots_only_large_programmes(session, tenant, world, monkeypatch):
+    small = factories.make_tenant(session)
+    factories.make_member(session, small)
+    monkeypatch.setattr(analytics, "SNAPSHOT_FROM_MEMBERS", 3)  # tenant has 4 members, small 1
+    assert tenant.merchant.id in analytics.large_merchants(session)
+    assert small.merchant.id not in analytics.large_merchants(session)
+    analytics.refresh_snapshots(session, now=NOW)
+    assert analytics.dashboard(session, merchant=tenant.merchant, now=NOW).as_of == NOW
+    assert analytics.dashboard(session, merchant=small.merchant, now=NOW).as_of is None
+
+
+def test_an_old_snapshot_or_one_of_another_offering_is_not_shown(session, tenant, world):
+    analytics.refresh_snapshot(session, merchant=tenant.merchant, now=NOW)
+    stale = NOW + analytics.SNAPSHOT_MAX_AGE + timedelta(minutes=1)
+    assert analytics.dashboard(session, merchant=tenant.merchant, now=stale).as_of is None
+
+    tenant.merchant.offering = Offering.BASIC  # downgraded since: the Plus figures must go
+    figures = analytics.dashboard(session, merchant=tenant.merchant, now=NOW)
+    assert figures.as_of is None
+    assert figures.series is None

@@ -70,22 +70,19 @@ def _charts(series: analytics.Series) -> list[charts.Chart]:
 def dashboard() -> str:
     merchant = _merchant()
     plan = plan_of(merchant)
-    period = analytics.period_for(merchant, days=_days())
-    kpis = analytics.summary(db.session, merchant=merchant, period=period)
+    figures = analytics.dashboard(db.session, merchant=merchant, days=_days())
+    period, kpis = figures.period, figures.kpis
     context: dict[str, Any] = {}
-    if has(merchant, Feature.ADVANCED_ANALYTICS):
-        series = analytics.time_series(db.session, merchant=merchant, period=period)
+    if figures.series is not None:
         context.update(
-            series=series,
-            charts=_charts(series),
-            shops=analytics.shop_comparison(db.session, merchant=merchant, period=period),
-            tiers=analytics.tier_distribution(db.session, merchant=merchant),
-            rewards=analytics.reward_popularity(db.session, merchant=merchant, period=period),
+            series=figures.series,
+            charts=_charts(figures.series),
+            shops=figures.shops,
+            tiers=figures.tiers,
+            rewards=figures.rewards,
         )
-    if has(merchant, Feature.FULL_ANALYTICS):
-        context["cohorts"] = analytics.cohort_retention(
-            db.session, merchant=merchant, now=period.end
-        )
+    if figures.cohorts is not None:
+        context["cohorts"] = figures.cohorts
     features = [
         (FEATURE_LABELS[feature], feature in plan.features, cheapest_plan_with(feature).label)
         for feature in Feature
@@ -97,6 +94,7 @@ def dashboard() -> str:
         period=period,
         period_choices=analytics.PERIOD_CHOICES,
         kpis=kpis,
+        as_of=figures.as_of,
         euros=euros,
         features=features,
         advanced=has(merchant, Feature.ADVANCED_ANALYTICS),
