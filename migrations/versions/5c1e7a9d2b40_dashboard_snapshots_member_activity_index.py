@@ -1,7 +1,7 @@
 """dashboard snapshots, member list activity index
 
 Revision ID: 5c1e7a9d2b40
-Revises: a298a6063a9f
+Revises: b9e4c2d7a1f3
 Create Date: 2026-11-26 00:40:00
 
 """
@@ -13,7 +13,7 @@ import loyalty.db
 
 # revision identifiers, used by Alembic.
 revision = "5c1e7a9d2b40"
-down_revision = "a298a6063a9f"
+down_revision = "b9e4c2d7a1f3"
 branch_labels = None
 depends_on = None
 
