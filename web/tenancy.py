@@ -15,8 +15,8 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import abort, g, redirect, render_template, request, session, url_for
-from flask_login import current_user
+from flask import abort, flash, g, redirect, render_template, request, session, url_for
+from flask_login import current_user, logout_user
 from sqlalchemy import Select, select
 
 from loyalty.models import Membership, Merchant, MerchantStatus, Role, Shop, User
@@ -195,6 +195,12 @@ def enforce_role(minimum: Role) -> Any:
     if membership is None:
         if memberships_of(current_user):  # several businesses and none chosen yet
             return redirect(url_for("auth.switch_business", next=_here()))
+        if _switched_off_everywhere(current_user):
+            # Deactivated while signed in: the session ends rather than lingering on a 403.
+            logout_user()
+            session.clear()
+            flash(SWITCHED_OFF, "warning")
+            return redirect(url_for("auth.login"))
         return render_template("errors/no_business.html"), 403
     if membership.merchant.status == MerchantStatus.SUSPENDED:
         # The operator suspended the business: nothing of it is usable, but nothing is lost.
@@ -204,6 +210,19 @@ def enforce_role(minimum: Role) -> Any:
     # The domain's own rank check and wording; PermissionDenied becomes the 403 page.
     actor.require_role(minimum, "open this page")
     return None
+
+
+SWITCHED_OFF = (
+    "Your access to the business was switched off, so you are signed out. Ask the owner to "
+    "switch it back on."
+)
+
+
+def _switched_off_everywhere(user: User) -> bool:
+    """Had a membership, and every one of them is switched off now."""
+    return bool(
+        db.session.scalar(select(Membership.id).where(Membership.user_id == user.id).limit(1))
+    )
 
 
 def _here() -> str:

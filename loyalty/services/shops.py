@@ -11,11 +11,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loyalty import offerings
-from loyalty.errors import InvalidInput, NotFound
+from loyalty.errors import InvalidInput, NotFound, PermissionDenied
 from loyalty.models import Merchant, Role, Shop
 from loyalty.services import audit
 from loyalty.services.actors import Actor
 from loyalty.services.merchants import _bounded, _timezone
+
+
+def require_open(shop: Shop) -> None:
+    """A closed shop's till is closed: staff bound to it serve nobody until moved."""
+    if not shop.active:
+        raise PermissionDenied(
+            f"{shop.name} is closed, so its till is closed too. Ask a manager to move you to "
+            "an open shop under Team."
+        )
 
 
 def open_shop_count(session: Session, merchant: Merchant) -> int:

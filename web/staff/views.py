@@ -41,7 +41,7 @@ from loyalty.models import (
     Voucher,
 )
 from loyalty.offerings import Feature
-from loyalty.services import debt, lookup, membership, receipts, rewards, undo, vouchers
+from loyalty.services import debt, lookup, membership, receipts, rewards, shops, undo, vouchers
 from loyalty.services import earn as earning
 from loyalty.services.vouchers import format_code
 from web import errors as web_errors
@@ -66,7 +66,12 @@ SHOP_SESSION_KEY = "till_shop_id"
 
 @blueprint.before_request
 def members_of_the_business_only() -> object:
-    return enforce_role(Role.STAFF)
+    refusal = enforce_role(Role.STAFF)
+    if refusal is None:
+        bound = current_shop()
+        if bound is not None:
+            shops.require_open(bound)  # refused() answers: page, flash or problem+json
+    return refusal
 
 
 @blueprint.context_processor
