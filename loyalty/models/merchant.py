@@ -105,6 +105,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Part of the id a session stores (get_id): raising it signs every other session out.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", foreign_keys="Membership.user_id"
@@ -124,7 +126,13 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        # Flask-Login's "alternative token": a session (or remember cookie) made before the
+        # last password reset or change names an old version and loads no user.
+        return f"{self.id}:{self.session_version}"
+
+    def end_other_sessions(self) -> None:
+        """After a password reset or change: sessions made before it no longer sign in."""
+        self.session_version = (self.session_version or 0) + 1
 
 
 class Membership(Base):

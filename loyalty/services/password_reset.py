@@ -1,4 +1,5 @@
-"""Forgotten passwords: a single-use reset link by e-mail, valid for one hour.
+"""Forgotten passwords: a single-use reset link by e-mail, valid for one hour; and changing a
+known password while signed in. Either way the account's other sessions end.
 
 Asking for a link answers the same way whether or not the address has an account, and costs
 the same queries, so the form tells nobody who works here. The e-mail belongs to no business
@@ -18,7 +19,7 @@ from loyalty.errors import InvalidInput, InvalidToken
 from loyalty.identity import normalize_email
 from loyalty.models import OutboxChannel, PasswordResetToken, User
 from loyalty.notify import outbox
-from loyalty.passwords import MIN_LENGTH, hash_password
+from loyalty.passwords import MIN_LENGTH, hash_password, verify_password
 from loyalty.services.single_use import new_token, token_hash, when
 
 RESET_TTL = timedelta(hours=1)
@@ -132,5 +133,24 @@ def reset_password(
     session.expire(row, ["used_at"])
     user = row.user
     user.password_hash = hash_password(password)
+    user.end_other_sessions()  # whoever knew the old password is signed out everywhere
+    session.flush()
+    return user
+
+
+def change_password(session: Session, *, user: User, current: str, new: str) -> User:
+    """Replace a password the user knows; every other session of the account is signed out."""
+    if not verify_password(user.password_hash, current or ""):
+        raise InvalidInput(
+            "That is not your current password. Type it again, or sign out and use "
+            "'Forgot your password?'.",
+            field="current",
+        )
+    if len(new or "") < MIN_LENGTH:
+        raise InvalidInput(
+            f"Choose a password of at least {MIN_LENGTH} characters.", field="password"
+        )
+    user.password_hash = hash_password(new)
+    user.end_other_sessions()
     session.flush()
     return user

@@ -237,8 +237,8 @@ def test_a_switched_off_person_can_no_longer_work_in_the_business(
     login_as.logout()
     login_as(clerk)
     blocked = client.get("/staff/")
-    assert blocked.status_code == 403
-    assert "not linked to a business" in blocked.text
+    assert blocked.status_code == 302  # signed out at once, with the reason on the sign-in page
+    assert "switched off, so you are signed out" in client.get("/login").text
 
 
 def test_password_reset_answers_the_same_for_unknown_addresses(client, session, tenant):

@@ -1,4 +1,5 @@
-"""Getting an account without being signed in: sign-up, password reset and staff invitations.
+"""Getting an account without being signed in: sign-up, password reset and staff invitations;
+and, signed in, changing one's password.
 
 Registered on the `auth` blueprint. Every form here is rate-limited per client address, and
 the password reset form answers the same whatever the address, so none of these pages tells
@@ -17,7 +18,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import login_user
+from flask_login import login_required, login_user
 
 from loyalty.db import utcnow
 from loyalty.errors import InvalidInput, InvalidToken, PermissionDenied
@@ -25,6 +26,7 @@ from loyalty.models import User
 from loyalty.services import onboarding, password_reset, staff
 from web.auth.forms import (
     AcceptInvitationForm,
+    ChangePasswordForm,
     ForgotPasswordForm,
     PlainForm,
     ResetPasswordForm,
@@ -156,6 +158,40 @@ def reset_password(token: str) -> Response | tuple[str, int] | str:
             return redirect(url_for("auth.login"))
     return (
         render_template("auth/reset_password.html", form=form, email=row.user.email),
+        422 if form.errors else 200,
+    )
+
+
+@blueprint.route("/account", methods=["GET", "POST"])
+@login_required
+@limiter.limit(_form_limit, methods=["POST"], exempt_when=_limits_switched_off)
+def change_password() -> Response | tuple[str, int] | str:
+    form = ChangePasswordForm()
+    signed_in = signed_in_user()
+    assert signed_in is not None  # login_required
+    user = db.session.get(User, signed_in.id)  # the row itself: login_user must not get a proxy
+    assert user is not None
+    if form.validate_on_submit():
+        try:
+            password_reset.change_password(
+                db.session, user=user, current=form.current.data or "", new=form.password.data or ""
+            )
+        except InvalidInput as error:
+            db.session.rollback()
+            show_on_form(form, error)
+        else:
+            db.session.commit()
+            login_user(user)  # this session carries the new version; the others end
+            current_app.logger.info(
+                "password changed",
+                extra={"fields": {"event": "password_changed", "user_id": user.id}},
+            )
+            flash(
+                "Your password is changed. Every other session of yours is signed out.", "success"
+            )
+            return redirect(home_url())
+    return (
+        render_template("auth/change_password.html", form=form, email=user.email),
         422 if form.errors else 200,
     )
 

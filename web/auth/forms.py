@@ -123,6 +123,16 @@ class ResetPasswordForm(FlaskForm):
     confirm = _repeat()
 
 
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired("Type your current password.")],
+        render_kw={"autocomplete": "current-password"},
+    )
+    password = _new_password("New password")
+    confirm = _repeat()
+
+
 class AcceptInvitationForm(FlaskForm):
     name = StringField(
         "Your name",

@@ -42,15 +42,19 @@ ACCOUNT_DISABLED = "This account is switched off. Ask the business owner to swit
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """The user of the session; None (signed out) for a switched-off or deleted account."""
+    """The user of the session; None (signed out) for a switched-off or deleted account, or
+    for a session made before the account's last password reset or change (User.get_id)."""
+    raw_id, _, raw_version = str(user_id).partition(":")
     try:
-        key = int(user_id)
+        key, version = int(raw_id), int(raw_version)
     except (TypeError, ValueError):
         return None
     if not 0 < key <= MAX_ID:
         return None
     user = db.session.get(User, key)
-    return user if user is not None and user.is_active else None
+    if user is None or not user.is_active or user.session_version != version:
+        return None
+    return user
 
 
 @login_manager.unauthorized_handler
