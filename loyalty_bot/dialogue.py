@@ -46,6 +46,7 @@ from loyalty.models import (
     PromotionType,
     Reward,
 )
+from loyalty.money import euros
 from loyalty.notify import outbox
 from loyalty.offerings import Feature
 from loyalty.services import (
@@ -398,10 +399,6 @@ class _Turn:
         zone = ZoneInfo(self.merchant.timezone if self.merchant else "UTC")
         return moment.astimezone(zone).strftime("%d.%m.%Y")
 
-    def _euros(self, cents: int) -> str:
-        amount = f"{cents / 100:.2f}"
-        return amount if self.language == "en" else amount.replace(".", ",")
-
     def _needs_member(self) -> list[Reply] | None:
         if self.program is None:
             return [Reply(self.t("help_no_programme"))]
@@ -603,7 +600,14 @@ class _Turn:
         member = self.member
         parts = [self.t("balance", program=self.program.name, points=member.points_balance)]
         if self.program.carry_over_spend and member.spend_carry_cents:
-            parts.append(self.t("carry", amount=self._euros(member.spend_carry_cents)))
+            parts.append(
+                self.t(
+                    "carry",
+                    amount=euros(
+                        member.spend_carry_cents, self.program.currency, language=self.language
+                    ),
+                )
+            )
         if offerings.has(self.program.merchant, Feature.TIERS) and self.program.tiers:
             if member.tier is not None:
                 parts.append(self.t("tier", tier=member.tier.name))

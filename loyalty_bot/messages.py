@@ -116,9 +116,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "de": "{program}: {points} Punkte.",
     },
     "carry": {
-        "en": "€{amount} already counts towards your next point.",
-        "fr": "{amount} € comptent déjà pour votre prochain point.",
-        "de": "{amount} € zählen schon für Ihren nächsten Punkt.",
+        "en": "{amount} already counts towards your next point.",
+        "fr": "{amount} comptent déjà pour votre prochain point.",
+        "de": "{amount} zählen schon für Ihren nächsten Punkt.",
     },
     "tier": {"en": "Tier: {tier}.", "fr": "Niveau : {tier}.", "de": "Stufe: {tier}."},
     "next_tier": {

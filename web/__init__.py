@@ -6,10 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask, Response, request
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from loyalty.db import configure_sqlite
 from loyalty.identity import format_card_number
+from loyalty.money import euros
 from web import config as config_module
 from web.extensions import bootstrap, csrf, db, limiter, login_manager, migrate
 
@@ -133,6 +136,17 @@ def register_template_helpers(app: Flask) -> None:
         return value.astimezone(tenancy.display_timezone(zone)).strftime(fmt)
 
     app.add_template_filter(format_card_number, "card_number")
+
+    @app.template_filter("euros")
+    @pass_context
+    def euros_filter(
+        context: Context, cents: int | None, currency: str | None = None, grouping: bool = False
+    ) -> str:
+        """`{{ cents|euros }}`: in the currency of the page's programme (or member's), else EUR."""
+        if currency is None:
+            program = context.get("program") or getattr(context.get("member"), "program", None)
+            currency = getattr(program, "currency", None)
+        return euros(cents, currency, grouping=grouping)
 
     @app.template_filter("thousands")
     def thousands(value: int | None) -> str:

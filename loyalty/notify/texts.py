@@ -12,6 +12,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from loyalty.models import OutboxMessage
+from loyalty.money import euros
 from loyalty.notify import templates
 
 NOTICES = {
@@ -46,7 +47,9 @@ def _fields(payload: dict[str, Any]) -> _Blank:
     fields["at_shop"] = f" at {payload['shop']}" if payload.get("shop") else ""
     carry = payload.get("carry_cents")
     fields["carry"] = (
-        f" €{carry / 100:.2f} towards your next point." if isinstance(carry, int) and carry else ""
+        f" {euros(carry, payload.get('currency'))} towards your next point."
+        if isinstance(carry, int) and carry
+        else ""
     )
     for number in ("points", "balance"):
         try:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from loyalty.db import utcnow
 from loyalty.errors import InvalidInput, NotFound, NothingToReverse
 from loyalty.models import LoyaltyMember, LoyaltyTransaction, Role, Shop, TransactionType
+from loyalty.money import euros
 from loyalty.services import audit, debt, ledger
 from loyalty.services.actors import Actor
 
@@ -120,7 +121,7 @@ def reverse(
     amount = left if amount_cents is None else amount_cents
     if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= left:
         raise InvalidInput(
-            f"Enter a refund between €0.01 and €{left / 100:.2f} (what is left of this purchase).",
+            f"Enter a refund between {euros(1)} and {euros(left)} (what is left of this purchase).",
             field="amount",
         )
 
@@ -132,7 +133,7 @@ def reverse(
     # Inside the return window the sale's own pending points go first: they vanish from the
     # pending figure and the spendable balance never shows them.
     taken = min(points_due, ledger.spendable(session, member, now, own_lot_of=purchase.id))
-    description = reason.strip() or f"Refund of €{amount / 100:.2f}"
+    description = reason.strip() or f"Refund of {euros(amount)}"
     shortfall = points_due - taken
     if shortfall and debt.claws_back(member):
         member.points_debt += shortfall

@@ -8,6 +8,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from loyalty.errors import InvalidInput
 from loyalty.models import Rounding
+from loyalty.money import euros
 
 MAX_AMOUNT_CENTS = 10_000_000  # €100,000: beyond this a typo is likelier than a purchase
 
@@ -32,7 +33,7 @@ def validate_amount(amount_cents: object) -> int:
         raise InvalidInput("Enter an amount above zero.", field="amount")
     if amount_cents > MAX_AMOUNT_CENTS:
         raise InvalidInput(
-            f"€{amount_cents / 100:,.2f} is more than one purchase can be "
+            f"{euros(amount_cents, grouping=True)} is more than one purchase can be "
             f"(€{MAX_AMOUNT_CENTS / 100:,.0f} at most). Check the amount.",
             field="amount",
         )

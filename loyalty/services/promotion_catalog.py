@@ -31,6 +31,7 @@ from loyalty.models import (
     Shop,
     TransactionType,
 )
+from loyalty.money import euros
 from loyalty.offerings import Feature
 from loyalty.services import audit
 from loyalty.services.actors import Actor
@@ -105,7 +106,7 @@ def value_label(promotion: Promotion) -> str:
         case PromotionType.DISCOUNT_PERCENT:
             return f"{value.normalize():f}% off"
         case PromotionType.DISCOUNT_FIXED:
-            return f"€{int(value) / 100:.2f} off"
+            return f"{euros(int(value))} off"
         case _:
             return "Free item"
 
@@ -515,7 +516,7 @@ def preview(
     )
     notes = []
     if draft.min_spend_cents:
-        notes.append(f"Only purchases of at least €{draft.min_spend_cents / 100:.2f} count.")
+        notes.append(f"Only purchases of at least {euros(draft.min_spend_cents)} count.")
     if draft.weekdays:
         days = ", ".join(WEEKDAY_NAMES[d] for d in sorted(set(draft.weekdays)) if 0 <= d <= 6)
         notes.append(f"Only on {days}.")

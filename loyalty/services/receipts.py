@@ -67,6 +67,7 @@ def _common(member: LoyaltyMember, shop: Shop | None) -> dict[str, Any]:
         "card_number": member.card_number,
         "shop": shop.name if shop else None,
         "language": member.customer.language,
+        "currency": member.program.currency,
     }
 
 

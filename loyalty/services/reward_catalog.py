@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from loyalty import offerings
 from loyalty.errors import InvalidInput
 from loyalty.models import CUSTOM_REWARD_TYPES, Merchant, Reward, RewardType, Role
+from loyalty.money import euros
 from loyalty.offerings import Feature
 from loyalty.services import audit, images
 from loyalty.services.actors import Actor
@@ -63,7 +64,7 @@ def draft_of(reward: Reward) -> RewardDraft:
 def value_label(reward: Reward) -> str:
     match reward.type:
         case RewardType.DISCOUNT_FIXED:
-            return f"€{(reward.value or 0) / 100:.2f} off"
+            return f"{euros(reward.value or 0)} off"
         case RewardType.DISCOUNT_PERCENT:
             return f"{reward.value or 0}% off"
         case RewardType.FREE_ITEM:

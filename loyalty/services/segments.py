@@ -45,6 +45,7 @@ from loyalty.models import (
     Shop,
     TransactionType,
 )
+from loyalty.money import euros
 from loyalty.offerings import Feature
 
 MARKETING_CONSENTS = ("marketing_email", "marketing_sms", "marketing_telegram")
@@ -297,7 +298,7 @@ def save_segment(
 def _range(low: int | None, high: int | None, unit: str, scale: int) -> str:
     def shown(value: int) -> str:
         if scale == 100:
-            return f"€{value / 100:,.2f}"
+            return euros(value, grouping=True)
         return f"{value:,}{unit.removesuffix('s') if value == 1 else unit}"
 
     if low is not None and high is not None:

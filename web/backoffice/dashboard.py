@@ -35,12 +35,6 @@ def _days() -> int:
         return -1
 
 
-def euros(cents: int | None) -> str:
-    if cents is None:
-        return "–"
-    return f"€{cents / 100:,.2f}"
-
-
 def _charts(series: analytics.Series) -> list[charts.Chart]:
     days = [bucket.first_day for bucket in series.buckets]
     per = "per day" if series.unit == "day" else "per week"
@@ -95,7 +89,7 @@ def dashboard() -> str:
         period_choices=analytics.PERIOD_CHOICES,
         kpis=kpis,
         as_of=figures.as_of,
-        euros=euros,
+        program=merchants.program_of(db.session, merchant),  # its currency, for |euros
         features=features,
         advanced=has(merchant, Feature.ADVANCED_ANALYTICS),
         full=has(merchant, Feature.FULL_ANALYTICS),
