@@ -37,6 +37,7 @@ from loyalty.models import (
     Role,
     TransactionType,
 )
+from loyalty.money import euros
 from loyalty.services import audit
 from loyalty.services.actors import Actor
 from loyalty.services.points import MAX_AMOUNT_CENTS
@@ -189,10 +190,6 @@ def _refusal(crossing: Crossing, member: LoyaltyMember) -> str:
         f"You have already recorded {crossing.threshold} purchases in the last hour, "
         f"the most allowed per person.{tail}"
     )
-
-
-def euros(cents: int) -> str:
-    return f"€{cents / 100:,.2f}"
 
 
 def record_alerts(

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from loyalty.db import utcnow
 from loyalty.errors import InvalidInput, MembershipLapsed
 from loyalty.models import LoyaltyMember, LoyaltyProgram, Role, Shop, TransactionType
+from loyalty.money import euros
 from loyalty.services import audit, ledger
 from loyalty.services.actors import Actor
 from loyalty.services.calendar import local_day, local_midnight
@@ -48,10 +49,6 @@ class Renewal:
     valid_until: date
     amount_cents: int
     replayed: bool = False
-
-
-def euros(cents: int) -> str:
-    return f"€{cents / 100:,.2f}"
 
 
 def day_text(day: date) -> str:
