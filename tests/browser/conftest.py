@@ -1,7 +1,8 @@
 """Shared browser fixtures: the system Chromium and a live app server thread on a file SQLite.
 
-Modules seed their own data by passing a `seed(app) -> dict` to `live_server`; screenshots go
-to test-artifacts/ (gitignored).
+Modules seed their own data by passing a `seed(app) -> dict` to `live_server`, starting from
+`seed_business` (a merchant, its shop, one person of staff and the programme) and `seed_member`;
+screenshots go to test-artifacts/ (gitignored).
 """
 
 from __future__ import annotations
@@ -17,8 +18,21 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
+from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
+from loyalty.models import (
+    LoyaltyMember,
+    LoyaltyProgram,
+    Membership,
+    Merchant,
+    Offering,
+    Role,
+    Shop,
+    User,
+)
+from loyalty.services import merchants
+from loyalty.services.enroll import enroll
 from web import config as web_config
 from web import create_app
 from web.extensions import db
@@ -43,6 +57,58 @@ def chromium_executable() -> str:
             pytest.fail(f"{reason}, and REQUIRE_BROWSER=1 demands browser tests run.")
         pytest.skip(reason)
     return path
+
+
+@dataclass
+class Business:
+    """What most pages need: a merchant with one shop, one person who signs in, the programme."""
+
+    merchant: Merchant
+    shop: Shop
+    person: User
+    membership: Membership
+    program: LoyaltyProgram
+
+
+def seed_business(
+    session: Session,
+    *,
+    name: str,
+    email: str,
+    password: str,
+    person: str = "",
+    role: Role = Role.OWNER,
+    offering: Offering = Offering.PLUS,
+    shop: str = "Grand-Rue",
+    address: str = "",
+) -> Business:
+    """Through the services, as sign-up and the team page would. Staff are bound to the shop."""
+    merchant = merchants.create_merchant(session, name=name, offering=offering)
+    first_shop = merchants.create_shop(session, merchant=merchant, name=shop, address=address)
+    user = merchants.create_user(session, email=email, password=password, name=person)
+    membership = merchants.add_membership(
+        session,
+        user=user,
+        merchant=merchant,
+        role=role,
+        shop=first_shop if role == Role.STAFF else None,
+    )
+    program = merchants.program_of(session, merchant)
+    return Business(merchant, first_shop, user, membership, program)
+
+
+def seed_member(
+    session: Session,
+    program: LoyaltyProgram,
+    *,
+    name: str,
+    key: str = "seed-member",
+    **details: Any,
+) -> LoyaltyMember:
+    """A member who joined with the terms accepted; `details`: email, phone, consents…"""
+    return enroll(
+        session, program=program, idempotency_key=key, terms_accepted=True, name=name, **details
+    )
 
 
 @dataclass

@@ -16,11 +16,16 @@ from flask import Flask
 from playwright.sync_api import expect
 from sqlalchemy import select, update
 
-from loyalty.models import Campaign, Offering, OutboxMessage, OutboxStatus, Role
-from loyalty.services import merchants
+from loyalty.models import Campaign, OutboxMessage, OutboxStatus
 from loyalty.services.earn import earn
-from loyalty.services.enroll import enroll
-from tests.browser.conftest import ARTIFACTS, PHONE, LiveServer, live_server
+from tests.browser.conftest import (
+    ARTIFACTS,
+    PHONE,
+    LiveServer,
+    live_server,
+    seed_business,
+    seed_member,
+)
 from web.extensions import db
 
 pytestmark = pytest.mark.browser
@@ -34,22 +39,20 @@ NAMES = ("Éloïse Muller", "Marc Weber", "Sofia Rossi", "Jan Schmit", "Lena Hof
 def _seed(app: Flask) -> dict[str, Any]:
     with app.app_context():
         session = db.session
-        merchant = merchants.create_merchant(
-            session, name="Boulangerie Dupont", offering=Offering.PLUS
+        business = seed_business(
+            session,
+            name="Boulangerie Dupont",
+            email=OWNER_EMAIL,
+            password=OWNER_PASSWORD,
+            person="Claire Dupont",
         )
-        shop = merchants.create_shop(session, merchant=merchant, name="Grand-Rue")
-        owner = merchants.create_user(
-            session, email=OWNER_EMAIL, password=OWNER_PASSWORD, name="Claire Dupont"
-        )
-        merchants.add_membership(session, user=owner, merchant=merchant, role=Role.OWNER)
-        program = merchants.program_of(session, merchant)
+        shop, program = business.shop, business.program
         for n, name in enumerate(NAMES):
-            member = enroll(
+            member = seed_member(
                 session,
-                program=program,
-                idempotency_key=f"seed-{n}",
-                terms_accepted=True,
+                program,
                 name=name,
+                key=f"seed-{n}",
                 phone=f"+35262100{n:04d}",
                 email=f"m{n}@example.com",
                 consents={"marketing_sms": True, "marketing_email": n % 2 == 0},

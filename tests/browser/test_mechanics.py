@@ -13,10 +13,16 @@ from decimal import Decimal
 import pytest
 from flask import Flask
 
-from loyalty.models import Offering, Role
-from loyalty.services import lookup, member_access, merchants
-from loyalty.services.enroll import enroll
-from tests.browser.conftest import ARTIFACTS, PHONE, LiveServer, live_server
+from loyalty.models import Role
+from loyalty.services import lookup, member_access
+from tests.browser.conftest import (
+    ARTIFACTS,
+    PHONE,
+    LiveServer,
+    live_server,
+    seed_business,
+    seed_member,
+)
 from web.extensions import db
 
 pytestmark = pytest.mark.browser
@@ -28,28 +34,18 @@ CASHIER_PASSWORD = "tarte-aux-pommes-9"
 def _seed(app: Flask) -> dict:
     with app.app_context():
         session = db.session
-        merchant = merchants.create_merchant(
-            session, name="Boulangerie Hoffmann", offering=Offering.PLUS
-        )
-        shop = merchants.create_shop(session, merchant=merchant, name="Grand-Rue")
-        cashier = merchants.create_user(
-            session, email=CASHIER_EMAIL, password=CASHIER_PASSWORD, name="Marc"
-        )
-        merchants.add_membership(
-            session, user=cashier, merchant=merchant, role=Role.STAFF, shop=shop
-        )
-        program = merchants.program_of(session, merchant)
+        program = seed_business(
+            session,
+            name="Boulangerie Hoffmann",
+            email=CASHIER_EMAIL,
+            password=CASHIER_PASSWORD,
+            person="Marc",
+            role=Role.STAFF,
+        ).program
         program.points_per_euro = Decimal("0.2")
         program.carry_over_spend = True
         program.pending_days = 14
-        member = enroll(
-            session,
-            program=program,
-            idempotency_key="seed-member",
-            terms_accepted=True,
-            name="Jeanne Weber",
-            email="jeanne@example.com",
-        )
+        member = seed_member(session, program, name="Jeanne Weber", email="jeanne@example.com")
         secret = app.config["SECRET_KEY"]
         data = {
             "member_id": member.id,

@@ -14,11 +14,16 @@ from flask import Flask
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from loyalty.models import LoyaltyMember, Offering, Role
-from loyalty.services import merchants
+from loyalty.models import LoyaltyMember, Role
 from loyalty.services.earn import earn
-from loyalty.services.enroll import enroll
-from tests.browser.conftest import ARTIFACTS, PHONE, LiveServer, live_server
+from tests.browser.conftest import (
+    ARTIFACTS,
+    PHONE,
+    LiveServer,
+    live_server,
+    seed_business,
+    seed_member,
+)
 from web.extensions import db
 
 pytestmark = pytest.mark.browser
@@ -31,15 +36,15 @@ DESKTOP = {"width": 1280, "height": 900}
 def _seed(app: Flask) -> dict:
     with app.app_context():
         session = db.session
-        merchant = merchants.create_merchant(
-            session, name="Boulangerie Dupont", offering=Offering.PLUS
+        business = seed_business(
+            session,
+            name="Boulangerie Dupont",
+            email=MANAGER_EMAIL,
+            password=MANAGER_PASSWORD,
+            person="Claire",
+            role=Role.MANAGER,
         )
-        shop = merchants.create_shop(session, merchant=merchant, name="Grand-Rue")
-        manager = merchants.create_user(
-            session, email=MANAGER_EMAIL, password=MANAGER_PASSWORD, name="Claire"
-        )
-        merchants.add_membership(session, user=manager, merchant=merchant, role=Role.MANAGER)
-        program = merchants.program_of(session, merchant)
+        shop, program = business.shop, business.program
         people = [
             ("Éloïse Muller", "eloise@example.com", "+352621123456", 4_200),
             ("Marc Weber", "marc@example.com", None, 1_250),
@@ -48,14 +53,8 @@ def _seed(app: Flask) -> dict:
         ]
         found = None
         for n, (name, email, phone, cents) in enumerate(people):
-            member = enroll(
-                session,
-                program=program,
-                idempotency_key=f"seed-{n}",
-                terms_accepted=True,
-                name=name,
-                email=email,
-                phone=phone,
+            member = seed_member(
+                session, program, name=name, key=f"seed-{n}", email=email, phone=phone
             )
             if cents:
                 earn(

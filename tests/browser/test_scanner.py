@@ -14,13 +14,19 @@ import qrcode
 from flask import Flask
 from sqlalchemy import func, select
 
-from loyalty.models import LoyaltyMember, LoyaltyTransaction, Offering, Role, Voucher, VoucherStatus
-from loyalty.services import lookup, merchants
+from loyalty.models import LoyaltyMember, LoyaltyTransaction, Role, Voucher, VoucherStatus
+from loyalty.services import lookup
 from loyalty.services.earn import earn
-from loyalty.services.enroll import enroll
 from loyalty.services.rewards import redeem
 from loyalty.services.vouchers import format_code
-from tests.browser.conftest import ARTIFACTS, PHONE, LiveServer, live_server
+from tests.browser.conftest import (
+    ARTIFACTS,
+    PHONE,
+    LiveServer,
+    live_server,
+    seed_business,
+    seed_member,
+)
 from web.extensions import db
 
 pytestmark = pytest.mark.browser
@@ -32,25 +38,16 @@ CASHIER_PASSWORD = "pain-au-chocolat-7"
 def _seed(app: Flask) -> dict:
     with app.app_context():
         session = db.session
-        merchant = merchants.create_merchant(
-            session, name="Boulangerie Dupont", offering=Offering.PLUS
-        )
-        shop = merchants.create_shop(session, merchant=merchant, name="Grand-Rue")
-        cashier = merchants.create_user(
-            session, email=CASHIER_EMAIL, password=CASHIER_PASSWORD, name="Marc"
-        )
-        merchants.add_membership(
-            session, user=cashier, merchant=merchant, role=Role.STAFF, shop=shop
-        )
-        program = merchants.program_of(session, merchant)
-        member = enroll(
+        business = seed_business(
             session,
-            program=program,
-            idempotency_key="seed-member",
-            terms_accepted=True,
-            name="Éloïse Muller",
-            email="eloise@example.com",
+            name="Boulangerie Dupont",
+            email=CASHIER_EMAIL,
+            password=CASHIER_PASSWORD,
+            person="Marc",
+            role=Role.STAFF,
         )
+        merchant, shop, program = business.merchant, business.shop, business.program
+        member = seed_member(session, program, name="Éloïse Muller", email="eloise@example.com")
         earn(session, member=member, amount_cents=40_000, idempotency_key="seed-earn", shop=shop)
         from loyalty.models import Reward
 

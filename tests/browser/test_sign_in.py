@@ -13,11 +13,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from loyalty.models import Offering, Role
 from loyalty.services import merchants
 from loyalty.services.earn import earn
-from loyalty.services.enroll import enroll
-from tests.browser.conftest import ARTIFACTS, LiveServer, live_server
+from tests.browser.conftest import ARTIFACTS, LiveServer, live_server, seed_business, seed_member
 from web.extensions import db
 
 pytestmark = pytest.mark.browser
@@ -31,23 +29,20 @@ def _seed(app: Flask) -> dict[str, Any]:
     """One merchant with an owner, two shops and a member with some history, via the services."""
     with app.app_context():
         session = db.session
-        merchant = merchants.create_merchant(session, name=MERCHANT_NAME, offering=Offering.PLUS)
-        main = merchants.create_shop(
-            session, merchant=merchant, name="Grand-Rue", address="12 Grand-Rue, Luxembourg"
-        )
-        merchants.create_shop(session, merchant=merchant, name="Gare", address="Place de la Gare")
-        owner = merchants.create_user(
-            session, email=OWNER_EMAIL, password=OWNER_PASSWORD, name="Claire Dupont"
-        )
-        merchants.add_membership(session, user=owner, merchant=merchant, role=Role.OWNER)
-        program = merchants.program_of(session, merchant)
-        member = enroll(
+        business = seed_business(
             session,
-            program=program,
-            idempotency_key="seed-member",
-            terms_accepted=True,
-            name="Éloïse Muller",
-            email="eloise@example.com",
+            name=MERCHANT_NAME,
+            email=OWNER_EMAIL,
+            password=OWNER_PASSWORD,
+            person="Claire Dupont",
+            address="12 Grand-Rue, Luxembourg",
+        )
+        main = business.shop
+        merchants.create_shop(
+            session, merchant=business.merchant, name="Gare", address="Place de la Gare"
+        )
+        member = seed_member(
+            session, business.program, name="Éloïse Muller", email="eloise@example.com"
         )
         for n, cents in enumerate((1250, 480, 2675)):
             earn(session, member=member, amount_cents=cents, idempotency_key=f"seed-{n}", shop=main)
