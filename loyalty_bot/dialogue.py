@@ -629,7 +629,7 @@ class _Turn:
         current = membership.state(self.member, self.now)
         if not current.required:
             return []
-        price = f"{self._euros(current.price_cents)} €"
+        price = euros(current.price_cents, self.member.program.currency, language=self.language)
         if current.valid_until is None:
             return [self.t("membership_unpaid", price=price)]
         # The last valid day, as the merchant's calendar reads it (not a UTC instant).

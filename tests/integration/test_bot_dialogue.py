@@ -435,11 +435,11 @@ def test_balance_says_until_when_a_paid_membership_runs_and_when_it_ran_out(sess
     tenant.program.membership_price_cents = 3000
     chat = Chat(session)
     member = join_by_telegram(session, tenant, chat)
-    assert "Membership not paid yet: pay at the till (30.00 €)" in chat.say("balance")
+    assert "Membership not paid yet: pay at the till (€30.00)" in chat.say("balance")
     cashier = factories.actor_for(factories.make_user(session, tenant), Role.STAFF)
     membership.renew(session, member=member, actor=cashier, idempotency_key="r1", now=NOW)
     session.expire(member)
     # Paid on 3 Mar 2025 in Luxembourg: valid to the end of 2 Mar 2026, the merchant's day.
     assert "Membership valid until 02.03.2026." in chat.say("balance")
     chat.now = NOW + timedelta(days=400)
-    assert "Membership expired on 02.03.2026: renew at the till (30.00 €)" in chat.say("balance")
+    assert "Membership expired on 02.03.2026: renew at the till (€30.00)" in chat.say("balance")
