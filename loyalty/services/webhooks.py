@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, select, update
@@ -63,6 +64,25 @@ def _gate(merchant: Merchant, actor: Actor, doing: str) -> None:
 def _own(merchant: Merchant, endpoint: WebhookEndpoint) -> None:
     if endpoint.merchant_id != merchant.id:
         raise NotFound("That webhook endpoint does not exist.")
+
+
+def _audit(
+    session: Session,
+    merchant: Merchant,
+    actor: Actor,
+    endpoint: WebhookEndpoint,
+    action: str,
+    **details: Any,
+) -> None:
+    audit.record(
+        session,
+        merchant_id=merchant.id,
+        actor=actor,
+        action=action,
+        target_type="webhook_endpoint",
+        target_id=endpoint.id,
+        **details,
+    )
 
 
 def new_secret() -> str:
@@ -186,15 +206,7 @@ def create_endpoint(
     session.add(endpoint)
     session.flush()
     events.forget_targets(session)
-    audit.record(
-        session,
-        merchant_id=merchant.id,
-        actor=actor,
-        action="webhook.created",
-        target_type="webhook_endpoint",
-        target_id=endpoint.id,
-        url=url,
-    )
+    _audit(session, merchant, actor, endpoint, "webhook.created", url=url)
     return endpoint
 
 
@@ -216,15 +228,7 @@ def update_endpoint(
     endpoint.description = (description or "").strip()[:200]
     session.flush()
     events.forget_targets(session)
-    audit.record(
-        session,
-        merchant_id=merchant.id,
-        actor=actor,
-        action="webhook.updated",
-        target_type="webhook_endpoint",
-        target_id=endpoint.id,
-        url=endpoint.url,
-    )
+    _audit(session, merchant, actor, endpoint, "webhook.updated", url=endpoint.url)
     return endpoint
 
 
@@ -243,14 +247,7 @@ def disable_endpoint(
         _disable(endpoint, "Disabled in the back-office.", utcnow())
         session.flush()
         events.forget_targets(session)
-        audit.record(
-            session,
-            merchant_id=merchant.id,
-            actor=actor,
-            action="webhook.disabled",
-            target_type="webhook_endpoint",
-            target_id=endpoint.id,
-        )
+        _audit(session, merchant, actor, endpoint, "webhook.disabled")
     return endpoint
 
 
@@ -266,14 +263,7 @@ def enable_endpoint(
         endpoint.failing_since = None
         session.flush()
         events.forget_targets(session)
-        audit.record(
-            session,
-            merchant_id=merchant.id,
-            actor=actor,
-            action="webhook.enabled",
-            target_type="webhook_endpoint",
-            target_id=endpoint.id,
-        )
+        _audit(session, merchant, actor, endpoint, "webhook.enabled")
     return endpoint
 
 
@@ -286,14 +276,7 @@ def rotate_secret(
     endpoint.secret = new_secret()
     endpoint.secret_rotated_at = utcnow()
     session.flush()
-    audit.record(
-        session,
-        merchant_id=merchant.id,
-        actor=actor,
-        action="webhook.secret_rotated",
-        target_type="webhook_endpoint",
-        target_id=endpoint.id,
-    )
+    _audit(session, merchant, actor, endpoint, "webhook.secret_rotated")
     return endpoint
 
 
@@ -314,15 +297,7 @@ def delete_endpoint(
         .values(status=OutboxStatus.SKIPPED, last_error="The webhook endpoint was deleted.")
         .execution_options(synchronize_session=False)
     )
-    audit.record(
-        session,
-        merchant_id=merchant.id,
-        actor=actor,
-        action="webhook.deleted",
-        target_type="webhook_endpoint",
-        target_id=endpoint.id,
-        url=endpoint.url,
-    )
+    _audit(session, merchant, actor, endpoint, "webhook.deleted", url=endpoint.url)
     session.delete(endpoint)
     session.flush()
     events.forget_targets(session)

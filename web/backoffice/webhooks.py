@@ -7,6 +7,8 @@ offering; the offering's refusal comes after, as a page saying which offering in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
@@ -176,44 +178,44 @@ def webhook(endpoint_id: int) -> str:
     )
 
 
-@blueprint.post("/webhooks/<int:endpoint_id>/disable")
-@require_role(Role.OWNER)
-def webhook_disable(endpoint_id: int) -> ResponseReturnValue:
+def _one_button(endpoint_id: int, action: Callable[..., object], done: str) -> ResponseReturnValue:
+    """A confirmed button on the endpoint's page: the service, one commit, a flash, back."""
     endpoint = _endpoint(endpoint_id)
     merchant, actor = merchant_and_actor()
     if ConfirmForm().validate_on_submit():
-        webhooks.disable_endpoint(db.session, merchant=merchant, actor=actor, endpoint=endpoint)
+        action(db.session, merchant=merchant, actor=actor, endpoint=endpoint)
         db.session.commit()
-        flash("Endpoint disabled: no events are sent to it until you enable it.", "success")
+        flash(done, "success")
     return _back(endpoint)
+
+
+@blueprint.post("/webhooks/<int:endpoint_id>/disable")
+@require_role(Role.OWNER)
+def webhook_disable(endpoint_id: int) -> ResponseReturnValue:
+    return _one_button(
+        endpoint_id,
+        webhooks.disable_endpoint,
+        "Endpoint disabled: no events are sent to it until you enable it.",
+    )
 
 
 @blueprint.post("/webhooks/<int:endpoint_id>/enable")
 @require_role(Role.OWNER)
 def webhook_enable(endpoint_id: int) -> ResponseReturnValue:
-    endpoint = _endpoint(endpoint_id)
-    merchant, actor = merchant_and_actor()
-    if ConfirmForm().validate_on_submit():
-        webhooks.enable_endpoint(db.session, merchant=merchant, actor=actor, endpoint=endpoint)
-        db.session.commit()
-        flash("Endpoint enabled: new events are sent to it again.", "success")
-    return _back(endpoint)
+    return _one_button(
+        endpoint_id, webhooks.enable_endpoint, "Endpoint enabled: new events are sent to it again."
+    )
 
 
 @blueprint.post("/webhooks/<int:endpoint_id>/test")
 @require_role(Role.OWNER)
 def webhook_test(endpoint_id: int) -> ResponseReturnValue:
-    endpoint = _endpoint(endpoint_id)
-    merchant, actor = merchant_and_actor()
-    if ConfirmForm().validate_on_submit():
-        webhooks.send_test_event(db.session, merchant=merchant, actor=actor, endpoint=endpoint)
-        db.session.commit()
-        flash(
-            "Test event queued. It is sent within a minute; its result appears in the "
-            "delivery log below (reload the page).",
-            "success",
-        )
-    return _back(endpoint)
+    return _one_button(
+        endpoint_id,
+        webhooks.send_test_event,
+        "Test event queued. It is sent within a minute; its result appears in the "
+        "delivery log below (reload the page).",
+    )
 
 
 @blueprint.route("/webhooks/<int:endpoint_id>/rotate", methods=["GET", "POST"])
