@@ -171,6 +171,29 @@ def _in_period(period: Period) -> ColumnElement[bool]:
     return and_(T.created_at >= period.start, T.created_at < period.end)
 
 
+# The ledger figures every report sums the same way, so that they agree with each other.
+def _visits() -> ColumnElement[int]:
+    """Purchases: one earn row each."""
+    return func.count(case((T.type == TransactionType.EARN, 1)))
+
+
+def _spend_cents() -> ColumnElement[int]:
+    return func.coalesce(
+        func.sum(case((T.type == TransactionType.EARN, T.amount_cents), else_=0)), 0
+    )
+
+
+def _points_issued() -> ColumnElement[int]:
+    """Points given: earned, bonus and positive adjustments."""
+    return func.coalesce(
+        func.sum(case((and_(T.type.in_(ISSUING_TYPES), T.points > 0), T.points), else_=0)), 0
+    )
+
+
+def _points_redeemed() -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((T.type == TransactionType.REDEEM, -T.points), else_=0)), 0)
+
+
 def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
@@ -283,20 +306,13 @@ def summary(session: Session, *, merchant: Merchant, period: Period) -> Kpis:
 
     issued, redeemed, expired, visits, spend, priced = session.execute(
         select(
-            func.coalesce(
-                func.sum(case((and_(T.type.in_(ISSUING_TYPES), T.points > 0), T.points), else_=0)),
-                0,
-            ),
-            func.coalesce(
-                func.sum(case((T.type == TransactionType.REDEEM, -T.points), else_=0)), 0
-            ),
+            _points_issued(),
+            _points_redeemed(),
             func.coalesce(
                 func.sum(case((T.type == TransactionType.EXPIRE, -T.points), else_=0)), 0
             ),
-            func.count(case((T.type == TransactionType.EARN, 1))),
-            func.coalesce(
-                func.sum(case((T.type == TransactionType.EARN, T.amount_cents), else_=0)), 0
-            ),
+            _visits(),
+            _spend_cents(),
             func.count(
                 case((and_(T.type == TransactionType.EARN, T.amount_cents.is_not(None)), 1))
             ),
@@ -378,17 +394,10 @@ def time_series(session: Session, *, merchant: Merchant, period: Period) -> Seri
     ledger_rows = session.execute(
         select(
             day,
-            func.count(case((T.type == TransactionType.EARN, 1))),
-            func.coalesce(
-                func.sum(case((T.type == TransactionType.EARN, T.amount_cents), else_=0)), 0
-            ),
-            func.coalesce(
-                func.sum(case((and_(T.type.in_(ISSUING_TYPES), T.points > 0), T.points), else_=0)),
-                0,
-            ),
-            func.coalesce(
-                func.sum(case((T.type == TransactionType.REDEEM, -T.points), else_=0)), 0
-            ),
+            _visits(),
+            _spend_cents(),
+            _points_issued(),
+            _points_redeemed(),
         )
         .where(T.merchant_id == merchant.id, _in_period(period))
         .group_by(day)
@@ -459,18 +468,11 @@ def shop_comparison(session: Session, *, merchant: Merchant, period: Period) -> 
     rows = session.execute(
         select(
             T.shop_id,
-            func.count(case((T.type == TransactionType.EARN, 1))),
+            _visits(),
             func.count(distinct(case((T.type == TransactionType.EARN, T.member_id)))),
-            func.coalesce(
-                func.sum(case((T.type == TransactionType.EARN, T.amount_cents), else_=0)), 0
-            ),
-            func.coalesce(
-                func.sum(case((and_(T.type.in_(ISSUING_TYPES), T.points > 0), T.points), else_=0)),
-                0,
-            ),
-            func.coalesce(
-                func.sum(case((T.type == TransactionType.REDEEM, -T.points), else_=0)), 0
-            ),
+            _spend_cents(),
+            _points_issued(),
+            _points_redeemed(),
         )
         .where(T.merchant_id == merchant.id, _in_period(period))
         .group_by(T.shop_id)
