@@ -1,7 +1,7 @@
 """users.session_version: a password reset or change signs the account's other sessions out
 
 Revision ID: b7e4c2d9a1f0
-Revises: b9e4c2d7a1f3
+Revises: 5c1e7a9d2b40
 Create Date: 2026-11-26 00:12:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "b7e4c2d9a1f0"
-down_revision = "b9e4c2d7a1f3"
+down_revision = "5c1e7a9d2b40"
 branch_labels = None
 depends_on = None
 
