@@ -49,9 +49,7 @@ def test_changing_the_password_keeps_this_session_and_ends_the_others(
 ):
     login_as(owner)
 
-    done = client.post(
-        "/account", data={"current": PASSWORD, "password": NEW, "confirm": NEW}
-    )
+    done = client.post("/account", data={"current": PASSWORD, "password": NEW, "confirm": NEW})
 
     assert done.status_code == 302
     session.refresh(owner)
