@@ -196,6 +196,7 @@ def erase_member(
     customer.erased_at = now
     member.status = MemberStatus.CLOSED
     member.qr_secret = new_qr_secret()  # every printed or saved QR code stops working
+    member.qr_previous_secret = None  # nor is any code recognised as "replaced": it is gone
     member.enrollment_key = None
     audit.record(
         session,

@@ -264,3 +264,13 @@ def test_search_returns_at_most_the_limit_sorted_by_name(session, tenant):
     found = search(session, tenant, "mar")
     assert len(found) == lookup.SEARCH_LIMIT
     assert [m.customer.name for m in found[:3]] == ["Marc Alpha", "Marc Zed", "Marie Alpha"]
+
+
+def test_after_erasure_no_old_code_is_even_recognised_as_replaced(session, tenant, ann, secret_key):
+    from loyalty.services import gdpr
+
+    rotated_away = lookup.qr_token(ann, secret_key)
+    lookup.rotate_qr_token(session, member=ann, actor=SYSTEM)
+    gdpr.erase_member(session, member=ann, actor=SYSTEM)
+    with pytest.raises(InvalidToken, match="not valid"):
+        identify(session, tenant, rotated_away, secret_key)
