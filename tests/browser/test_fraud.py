@@ -13,10 +13,16 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from loyalty.models import AlertStatus, FraudAlert, LoyaltyMember, Offering, Role
+from loyalty.models import AlertStatus, FraudAlert, LoyaltyMember, Role
 from loyalty.services import lookup, merchants
-from loyalty.services.enroll import enroll
-from tests.browser.conftest import ARTIFACTS, PHONE, LiveServer, live_server
+from tests.browser.conftest import (
+    ARTIFACTS,
+    PHONE,
+    LiveServer,
+    live_server,
+    seed_business,
+    seed_member,
+)
 from web.extensions import db
 
 pytestmark = pytest.mark.browser
@@ -28,32 +34,27 @@ PASSWORD = "croissant-au-beurre-9"
 def _seed(app: Flask) -> dict:
     with app.app_context():
         session = db.session
-        merchant = merchants.create_merchant(
-            session, name="Boulangerie Dupont", offering=Offering.PLUS
+        business = seed_business(
+            session,
+            name="Boulangerie Dupont",
+            email="marc@dupont.example.com",
+            password=PASSWORD,
+            person="Marc",
+            role=Role.STAFF,
         )
-        shop = merchants.create_shop(session, merchant=merchant, name="Grand-Rue")
-        cashier = merchants.create_user(
-            session, email="marc@dupont.example.com", password=PASSWORD, name="Marc"
-        )
-        merchants.add_membership(
-            session, user=cashier, merchant=merchant, role=Role.STAFF, shop=shop
-        )
+        program = business.program
         manager = merchants.create_user(
             session, email="lea@dupont.example.com", password=PASSWORD, name="Léa"
         )
-        merchants.add_membership(session, user=manager, merchant=merchant, role=Role.MANAGER)
-        program = merchants.program_of(session, merchant)
+        merchants.add_membership(
+            session, user=manager, merchant=business.merchant, role=Role.MANAGER
+        )
         program.fraud_max_earn_cents = 20_000  # a purchase above €200 is flagged
         secret = app.config["SECRET_KEY"].encode()
         members = {}
         for key, name in (("big", "Éloïse Muller"), ("copied", "Paul Weber")):
-            member = enroll(
-                session,
-                program=program,
-                idempotency_key=f"seed-{key}",
-                terms_accepted=True,
-                name=name,
-                email=f"{key}@example.com",
+            member = seed_member(
+                session, program, name=name, key=f"seed-{key}", email=f"{key}@example.com"
             )
             members[key] = {"id": member.id, "token": lookup.qr_token(member, secret)}
         session.commit()

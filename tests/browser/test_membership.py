@@ -12,11 +12,17 @@ import pytest
 from flask import Flask
 
 from loyalty.db import utcnow
-from loyalty.models import Offering, Role
+from loyalty.models import Role
 from loyalty.services import lookup, member_access, membership, merchants
 from loyalty.services.actors import Actor
-from loyalty.services.enroll import enroll
-from tests.browser.conftest import ARTIFACTS, PHONE, LiveServer, live_server
+from tests.browser.conftest import (
+    ARTIFACTS,
+    PHONE,
+    LiveServer,
+    live_server,
+    seed_business,
+    seed_member,
+)
 from web.extensions import db
 
 pytestmark = pytest.mark.browser
@@ -29,30 +35,24 @@ OWNER_EMAIL = "owner@gym-sport.example.com"
 def _seed(app: Flask) -> dict:
     with app.app_context():
         session = db.session
-        merchant = merchants.create_merchant(session, name="Sport Wagner", offering=Offering.PLUS)
-        shop = merchants.create_shop(session, merchant=merchant, name="Gare")
-        cashier = merchants.create_user(
-            session, email=CASHIER_EMAIL, password=CASHIER_PASSWORD, name="Lena"
+        business = seed_business(
+            session,
+            name="Sport Wagner",
+            shop="Gare",
+            email=CASHIER_EMAIL,
+            password=CASHIER_PASSWORD,
+            person="Lena",
+            role=Role.STAFF,
         )
-        merchants.add_membership(
-            session, user=cashier, merchant=merchant, role=Role.STAFF, shop=shop
-        )
+        cashier, program = business.person, business.program
         owner = merchants.create_user(
             session, email=OWNER_EMAIL, password=CASHIER_PASSWORD, name="Paul"
         )
-        merchants.add_membership(session, user=owner, merchant=merchant, role=Role.OWNER)
-        program = merchants.program_of(session, merchant)
+        merchants.add_membership(session, user=owner, merchant=business.merchant, role=Role.OWNER)
         program.paid_membership = True
         program.membership_price_cents = 3000
         program.membership_months = 12
-        member = enroll(
-            session,
-            program=program,
-            idempotency_key="seed-member",
-            terms_accepted=True,
-            name="Jonas Becker",
-            email="jonas@example.com",
-        )
+        member = seed_member(session, program, name="Jonas Becker", email="jonas@example.com")
         # Paid a year and a bit ago: the card ran out last month.
         membership.renew(
             session,
