@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from loyalty.db import utcnow
 from loyalty.errors import InvalidCardNumber, InvalidInput, InvalidToken, NotFound
@@ -137,7 +137,11 @@ def search(
             conditions.append(Customer.phone == normalize_phone(text, merchant.default_country))
     return list(
         session.scalars(
-            _members(merchant).where(or_(*conditions)).order_by(Customer.name_search).limit(limit)
+            _members(merchant)
+            .options(contains_eager(LoyaltyMember.customer))  # the names, without a query each
+            .where(or_(*conditions))
+            .order_by(Customer.name_search)
+            .limit(limit)
         )
     )
 

@@ -21,6 +21,7 @@ class Page(Generic[T]):
     page: int
     per_page: int
     args: dict[str, Any] | None = None  # query-string arguments the page links keep
+    more: bool = False  # more matches than `total`, which was counted only that far
 
     @property
     def pages(self) -> int:

@@ -247,3 +247,16 @@ def test_another_merchants_member_is_not_exported(client, manager, anna, session
     factories.make_member(session, other, name="Stranger", email="s@example.com")
     rows = _csv(client, "/backoffice/members/export.csv")
     assert [r[2] for r in rows[1:]] == ["anna@example.com"]
+
+
+def test_a_list_longer_than_the_count_limit_says_more_than(
+    client, session, tenant, manager, monkeypatch
+) -> None:
+    from loyalty.services import member_search
+
+    for n in range(3):
+        factories.make_member(session, tenant, name=f"Zoe {n}", email=f"zoe{n}@example.com")
+    monkeypatch.setattr(member_search, "COUNT_UP_TO", 2)
+    html = client.get("/backoffice/members").get_data(as_text=True)
+    assert "More than 2 members: the pages show the first 2." in html
+    assert "1 member found" in client.get("/backoffice/members?q=zoe+1").get_data(as_text=True)

@@ -126,3 +126,20 @@ def test_parse_reads_the_query_string_and_explains_bad_balances() -> None:
         member_search.parse({"min": "lots"})
     with pytest.raises(InvalidInput, match="above the maximum"):
         member_search.parse({"min": "10", "max": "5"})
+
+
+def test_past_the_count_limit_the_page_says_more_and_pages_through_the_first(
+    session, tenant, people, monkeypatch
+) -> None:
+    for n in range(3):
+        factories.make_member(session, tenant, name=f"Zoe {n}", email=f"zoe{n}@example.com")
+    monkeypatch.setattr(member_search, "COUNT_UP_TO", 3)
+    page = member_search.find_members(
+        session, merchant=tenant.merchant, filters=MemberFilters(), per_page=2, page=9
+    )
+    assert (page.total, page.more, page.pages, page.page) == (3, True, 2, 2)
+    assert len(page.items) == 2  # the last page runs on past the counted ones
+    found = member_search.find_members(
+        session, merchant=tenant.merchant, filters=MemberFilters(q="zoe")
+    )
+    assert (found.total, found.more) == (3, False)
