@@ -34,7 +34,7 @@ def validate_amount(amount_cents: object) -> int:
     if amount_cents > MAX_AMOUNT_CENTS:
         raise InvalidInput(
             f"{euros(amount_cents, grouping=True)} is more than one purchase can be "
-            f"(€{MAX_AMOUNT_CENTS / 100:,.0f} at most). Check the amount.",
+            f"({euros(MAX_AMOUNT_CENTS, grouping=True)} at most). Check the amount.",
             field="amount",
         )
     return amount_cents
