@@ -180,7 +180,8 @@ def check_earn(
 def _refusal(crossing: Crossing, member: LoyaltyMember) -> str:
     tail = " This business's fraud controls refuse it: ask a manager to check and add it by hand."
     if crossing.rule == FraudRule.EARN_AMOUNT:
-        return f"A purchase above {euros(crossing.threshold)} cannot earn points at the till.{tail}"
+        limit = euros(crossing.threshold, member.program.currency, grouping=True)
+        return f"A purchase above {limit} cannot earn points at the till.{tail}"
     if crossing.rule == FraudRule.MEMBER_DAILY_EARNS:
         return (
             f"Card {member.card_number} has already earned points {crossing.threshold} times "

@@ -152,7 +152,7 @@ def _listing(page, tab: str, form: ResolveForm | None = None, failed: int | None
         "people": people,
         "shops": shops,
         "labels": fraud.RULE_LABELS,
-        "euros": fraud.euros,
+        "currency": program_of(db.session, merchant_and_actor()[0]).currency,
         "form": form,
         "failed": failed,
         "open_count": fraud.open_count(db.session, merchant_and_actor()[0]),
