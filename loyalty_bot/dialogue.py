@@ -58,6 +58,7 @@ from loyalty.services import (
     membership,
     pending,
     rewards,
+    stamps,
     tiers,
     vouchers,
 )
@@ -578,12 +579,17 @@ class _Turn:
     def _card_summary(self, key: str) -> list[Reply]:
         assert self.program is not None
         assert self.member is not None
+        stamp_card = stamps.card_of(self.member)
+        if stamp_card is not None:
+            key, figures = f"{key}_stamps", {"filled": stamp_card.filled, "size": stamp_card.size}
+        else:
+            figures = {"points": self.member.points_balance}
         summary = Reply(
             self.t(
                 key,
                 program=self.program.name,
                 card=format_card_number(self.member.card_number),
-                points=self.member.points_balance,
+                **figures,
             ),
             self._menu(),
         )
@@ -598,8 +604,12 @@ class _Turn:
         assert self.program is not None
         assert self.member is not None
         member = self.member
-        parts = [self.t("balance", program=self.program.name, points=member.points_balance)]
-        if self.program.carry_over_spend and member.spend_carry_cents:
+        stamp_card = stamps.card_of(member)
+        if stamp_card is not None:
+            parts = self._stamp_lines(stamp_card)
+        else:
+            parts = [self.t("balance", program=self.program.name, points=member.points_balance)]
+        if stamp_card is None and self.program.carry_over_spend and member.spend_carry_cents:
             parts.append(
                 self.t(
                     "carry",
@@ -608,7 +618,11 @@ class _Turn:
                     ),
                 )
             )
-        if offerings.has(self.program.merchant, Feature.TIERS) and self.program.tiers:
+        if (
+            stamp_card is None
+            and offerings.has(self.program.merchant, Feature.TIERS)
+            and self.program.tiers
+        ):
             if member.tier is not None:
                 parts.append(self.t("tier", tier=member.tier.name))
             upcoming = self._next_tier()
@@ -637,6 +651,38 @@ class _Turn:
         if current.lapsed:
             return [self.t("membership_lapsed", date=day, price=price)]
         return [self.t("membership_valid", date=day)]
+
+    def _stamp_lines(self, stamp_card: stamps.StampCard) -> list[str]:
+        assert self.program is not None
+        lines = [
+            self.t(
+                "stamps_balance",
+                program=self.program.name,
+                filled=stamp_card.filled,
+                size=stamp_card.size,
+                grid=stamp_card.grid,
+            )
+        ]
+        if stamp_card.to_go:
+            lines.append(self.t("stamps_to_go", missing=stamp_card.to_go, reward=stamp_card.reward))
+        else:
+            lines.append(self.t("stamps_full", reward=stamp_card.reward))
+        return lines
+
+    def _stamp_card_rewards(self) -> list[Reply] | None:
+        """A stamp card has no catalogue to choose from: say what the full card gives."""
+        assert self.program is not None
+        assert self.member is not None
+        stamp_card = stamps.card_of(self.member)
+        if stamp_card is None:
+            return None
+        text = self.t(
+            "stamps_rewards",
+            program=self.program.name,
+            size=stamp_card.size,
+            reward=stamp_card.reward,
+        )
+        return [Reply("\n".join([text, *self._stamp_lines(stamp_card)]), self._menu())]
 
     def _next_tier(self) -> tuple[str, int] | None:
         assert self.program is not None
@@ -697,6 +743,9 @@ class _Turn:
             return missing
         assert self.program is not None
         assert self.member is not None
+        stamp_card = self._stamp_card_rewards()
+        if stamp_card is not None:
+            return stamp_card
         catalogue = self._catalogue()
         if not catalogue:
             return [Reply(self.t("rewards_none", program=self.program.name), self._menu())]
@@ -720,6 +769,9 @@ class _Turn:
             return missing
         assert self.program is not None
         assert self.member is not None
+        stamp_card = self._stamp_card_rewards()
+        if stamp_card is not None:
+            return stamp_card
         reward = self._reward_named(argument)
         if reward is None:
             return [Reply(self.t("redeem_which"), self._menu())]

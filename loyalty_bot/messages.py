@@ -115,6 +115,39 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "fr": "{program} : {points} points.",
         "de": "{program}: {points} Punkte.",
     },
+    "stamps_balance": {
+        "en": "{program}: {filled} of {size} stamps.\n{grid}",
+        "fr": "{program} : {filled} tampons sur {size}.\n{grid}",
+        "de": "{program}: {filled} von {size} Stempeln.\n{grid}",
+    },
+    "stamps_to_go": {
+        "en": "{missing} more for {reward}.",
+        "fr": "Encore {missing} pour {reward}.",
+        "de": "Noch {missing} bis {reward}.",
+    },
+    "stamps_full": {
+        "en": "Your card is full: {reward} comes with your next visit.",
+        "fr": "Votre carte est pleine : {reward} vous attend à votre prochaine visite.",
+        "de": "Ihre Karte ist voll: {reward} gibt es beim nächsten Besuch.",
+    },
+    "stamps_rewards": {
+        "en": "{program} is a stamp card: a full card of {size} stamps gives {reward}, "
+        "as a voucher. Your vouchers are on your card page.",
+        "fr": "{program} est une carte à tampons : une carte pleine de {size} tampons donne "
+        "{reward}, en bon. Vos bons sont sur la page de votre carte.",
+        "de": "{program} ist eine Stempelkarte: eine volle Karte mit {size} Stempeln bringt "
+        "{reward} als Gutschein. Ihre Gutscheine finden Sie auf Ihrer Kartenseite.",
+    },
+    "welcome_stamps": {
+        "en": "Welcome to {program}! Card {card}, {filled} of {size} stamps.",
+        "fr": "Bienvenue chez {program} ! Carte {card}, {filled} tampons sur {size}.",
+        "de": "Willkommen bei {program}! Karte {card}, {filled} von {size} Stempeln.",
+    },
+    "linked_stamps": {
+        "en": "Done: this chat is linked to card {card}. {filled} of {size} stamps.",
+        "fr": "C'est fait : ce chat est lié à la carte {card}. {filled} tampons sur {size}.",
+        "de": "Erledigt: dieser Chat ist mit Karte {card} verbunden. {filled} von {size} Stempeln.",
+    },
     "carry": {
         "en": "{amount} already counts towards your next point.",
         "fr": "{amount} comptent déjà pour votre prochain point.",

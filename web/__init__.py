@@ -121,6 +121,7 @@ def register_security_headers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
+    from loyalty.services import stamps
     from web import tenancy
 
     @app.template_filter("local_time")
@@ -136,6 +137,8 @@ def register_template_helpers(app: Flask) -> None:
         return value.astimezone(tenancy.display_timezone(zone)).strftime(fmt)
 
     app.add_template_filter(format_card_number, "card_number")
+    # The member's stamp card (None in a points programme), for partials/stamp_card.html.
+    app.add_template_global(stamps.card_of, "stamp_card")
 
     @app.template_filter("euros")
     @pass_context

@@ -39,8 +39,10 @@ from loyalty.models.program import (
     FraudAction,
     LoyaltyProgram,
     LoyaltyTier,
+    ProgramKind,
     RefundShortfall,
     Rounding,
+    StampPer,
 )
 from loyalty.models.promotions import Promotion, PromotionRedemption, PromotionType
 from loyalty.models.referrals import Referral, ReferralStatus
@@ -94,6 +96,7 @@ __all__ = [
     "OutboxStatus",
     "PasswordResetToken",
     "PointLot",
+    "ProgramKind",
     "Promotion",
     "PromotionRedemption",
     "PromotionType",
@@ -108,6 +111,7 @@ __all__ = [
     "SendSlot",
     "Shop",
     "StaffInvitation",
+    "StampPer",
     "TransactionType",
     "User",
     "Voucher",

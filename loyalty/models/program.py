@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from loyalty.db import Base, utcnow
 from loyalty.models.columns import str_enum
 from loyalty.models.merchant import Merchant
+from loyalty.models.rewards import Reward
 
 
 class RefundShortfall(enum.StrEnum):
@@ -36,6 +37,18 @@ class FraudAction(enum.StrEnum):
 
     FLAG = "flag"  # the earn goes through and a manager sees an alert
     BLOCK = "block"  # the till is refused, nothing is written
+
+
+class ProgramKind(enum.StrEnum):
+    """What members collect: points on spend, or stamps on a card that gives a reward when full."""
+
+    POINTS = "points"
+    STAMPS = "stamps"
+
+
+class StampPer(enum.StrEnum):
+    VISIT = "visit"  # one stamp per purchase
+    ITEM = "item"  # one stamp per item bought (the count entered at the till)
 
 
 class Rounding(enum.StrEnum):
@@ -69,6 +82,10 @@ class LoyaltyProgram(Base):
             "membership_price_cents >= 0 AND membership_months >= 1 AND membership_months <= 60",
             name="membership_terms_range",
         ),
+        CheckConstraint(
+            "stamp_card_size >= 2 AND stamp_card_size <= 50", name="stamp_card_size_range"
+        ),
+        CheckConstraint("stamp_min_spend_cents >= 0", name="stamp_min_spend_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -96,6 +113,23 @@ class LoyaltyProgram(Base):
     paid_membership: Mapped[bool] = mapped_column(default=False, server_default=false())
     membership_price_cents: Mapped[int] = mapped_column(default=0, server_default="0")
     membership_months: Mapped[int] = mapped_column(default=12, server_default="12")
+    # Points (the default) or a stamp card. A stamp card uses the same ledger: a stamp is one
+    # unit, the balance is the stamps on the current card, and a full card is spent on its
+    # reward (services/stamps.py).
+    kind: Mapped[ProgramKind] = mapped_column(
+        str_enum(ProgramKind), default=ProgramKind.POINTS, server_default="points"
+    )
+    stamp_card_size: Mapped[int] = mapped_column(default=10, server_default="10")
+    stamp_per: Mapped[StampPer] = mapped_column(
+        str_enum(StampPer), default=StampPer.VISIT, server_default="visit"
+    )
+    # What a full card gives: a voucher for this catalogue reward (use_alter: rewards already
+    # point at their programme, so the two tables reference each other).
+    stamp_reward_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rewards.id", ondelete="SET NULL", use_alter=True)
+    )
+    # A purchase below this earns no stamp; per item, each stamp needs this much of the spend.
+    stamp_min_spend_cents: Mapped[int] = mapped_column(default=0, server_default="0")
     refund_shortfall: Mapped[RefundShortfall] = mapped_column(
         str_enum(RefundShortfall), default=RefundShortfall.ABSORB, server_default="absorb"
     )
@@ -143,6 +177,7 @@ class LoyaltyProgram(Base):
     launched_at: Mapped[datetime | None]
 
     merchant: Mapped[Merchant] = relationship()
+    stamp_reward: Mapped[Reward | None] = relationship(foreign_keys=[stamp_reward_id])
     tiers: Mapped[list[LoyaltyTier]] = relationship(
         back_populates="program", order_by="LoyaltyTier.min_points"
     )

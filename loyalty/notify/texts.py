@@ -37,6 +37,33 @@ SUBJECTS = {
 }
 
 
+# A stamp card's notices show the card itself instead of a points balance.
+STAMP_NOTICES = {
+    "points_changed": "{program}: {points:+d} stamp{plural}{at_shop}. {grid} {summary}{vouchers}",
+    "receipt": "{program} receipt{at_shop}: {points:+d} stamp{plural}. {grid} {summary}{vouchers}",
+}
+
+
+def _stamp_text(template: str, payload: dict[str, Any]) -> str | None:
+    card = payload.get("stamps")
+    pattern = STAMP_NOTICES.get(template)
+    if not isinstance(card, dict) or pattern is None:
+        return None
+    fields = _fields(payload)
+    codes = [str(code) for code in card.get("vouchers") or []]
+    fields.update(
+        plural="" if abs(fields["points"]) == 1 else "s",
+        grid=str(card.get("grid", "")),
+        summary=str(card.get("summary", "")),
+        vouchers=(
+            f" Full card! Your voucher for {card.get('reward', 'the reward')}: {', '.join(codes)}."
+            if codes
+            else ""
+        ),
+    )
+    return pattern.format_map(fields).strip()
+
+
 class _Blank(dict):
     def __missing__(self, key: str) -> Any:
         return 0 if key in ("points", "balance") else ""
@@ -66,6 +93,9 @@ def short_text(message: OutboxMessage) -> str:
         return str(payload["text"])
     if templates.has_template(message.template):
         return templates.render_sms(message.template, payload)
+    stamped = _stamp_text(message.template, payload)
+    if stamped is not None:
+        return stamped
     pattern = NOTICES.get(message.template, "{program}: " + message.template.replace("_", " "))
     return pattern.format_map(_fields(payload)).strip()
 

@@ -11,7 +11,7 @@ from loyalty.db import utcnow
 from loyalty.errors import InvalidInput, NotFound, NothingToReverse
 from loyalty.models import LoyaltyMember, LoyaltyTransaction, Role, Shop, TransactionType
 from loyalty.money import euros
-from loyalty.services import audit, debt, ledger
+from loyalty.services import audit, debt, ledger, stamps
 from loyalty.services.actors import Actor
 
 MAX_ADJUSTMENT = 1_000_000
@@ -59,6 +59,8 @@ def adjust(
         transaction = ledger.credit(
             session, points=points, expires_at=ledger.lot_expiry(member.program, now), **common
         )
+        if stamps.is_stamp_card(member.program):  # stamps given by hand can fill a card too
+            stamps.complete_cards(session, member=member, earned=transaction, now=now, actor=actor)
     else:
         transaction = ledger.debit(session, points=-points, **common)
     audit.record(
@@ -101,6 +103,8 @@ def reverse(
 
     Points already spent cannot be taken back without a negative balance, so the refund takes
     what the card holds and records the rest as not recovered (the merchant absorbs it).
+    On a stamp card, unused vouchers of cards the purchase filled are cancelled first when the
+    current card holds too few stamps (services/stamps.py).
     """
     key = ledger.check_key(idempotency_key)
     if purchase.type != TransactionType.EARN or not purchase.amount_cents:
@@ -130,6 +134,16 @@ def reverse(
         return purchase.points * cents // purchase.amount_cents
 
     points_due = due(refunded + amount) - due(refunded)
+    if stamps.is_stamp_card(member.program):
+        stamps.return_unused_cards(
+            session,
+            member=member,
+            purchase=purchase,
+            stamps_due=points_due,
+            idempotency_key=key,
+            actor=actor,
+            now=now,
+        )
     # Inside the return window the sale's own pending points go first: they vanish from the
     # pending figure and the spendable balance never shows them.
     taken = min(points_due, ledger.spendable(session, member, now, own_lot_of=purchase.id))

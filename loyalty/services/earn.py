@@ -31,7 +31,17 @@ from loyalty.models import (
     TransactionType,
 )
 from loyalty.offerings import PLANS, Feature
-from loyalty.services import debt, events, fraud, ledger, membership, promotions, referrals, tiers
+from loyalty.services import (
+    debt,
+    events,
+    fraud,
+    ledger,
+    membership,
+    promotions,
+    referrals,
+    stamps,
+    tiers,
+)
 from loyalty.services.actors import SYSTEM, Actor
 from loyalty.services.points import (
     BasketLine,
@@ -56,6 +66,7 @@ class EarnQuote:
     # Spend carried in from earlier visits and left over after this one (None: no carry-over).
     carry_in_cents: int | None = None
     carry_out_cents: int | None = None
+    stamps: bool = False  # a stamp card: `points` are stamps
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,8 @@ class EarnResult:
     carry_cents: int | None = None  # spend counting towards the next point, with carry-over
     pending_until: datetime | None = None  # the points are held for the return window
     debt_recovered: int = 0  # taken back for an earlier refund of points already spent
+    # Stamp cards: the codes of the vouchers of the cards this purchase filled.
+    card_vouchers: tuple[str, ...] = ()
 
 
 def _tier_multiplier(member: LoyaltyMember) -> Decimal:
@@ -85,8 +98,12 @@ def carries_over(program: LoyaltyProgram) -> bool:
     return program.carry_over_spend and Rounding(program.rounding) == Rounding.FLOOR
 
 
-def _price(member: LoyaltyMember, purchase: Purchase, offer: Offer) -> EarnQuote:
+def _price(
+    member: LoyaltyMember, purchase: Purchase, offer: Offer, items: int | None = None
+) -> EarnQuote:
     program = member.program
+    if stamps.is_stamp_card(program):
+        return _price_stamps(program, purchase, offer, items)
     carry_in = member.spend_carry_cents if carries_over(program) else None
     common = {
         "amount_cents": purchase.amount_cents,
@@ -126,6 +143,32 @@ def _price(member: LoyaltyMember, purchase: Purchase, offer: Offer) -> EarnQuote
     )
 
 
+def _price_stamps(
+    program: LoyaltyProgram, purchase: Purchase, offer: Offer, items: int | None
+) -> EarnQuote:
+    """A stamp card counts visits or items; promotions multiply or add stamps."""
+    common = {
+        "paid_cents": purchase.amount_cents - offer.discount_cents,
+        "items": items,
+        "basket_lines": len(purchase.lines),
+    }
+    base, multiplied = stamps.stamps_for(program, **common, multiplier=offer.multiplier)
+    by_promotion = {}
+    for applied in offer.applied:
+        if applied.type == PromotionType.POINTS_MULTIPLIER:
+            by_promotion[applied.promotion_id] = multiplied - base
+        elif applied.bonus_points:
+            by_promotion[applied.promotion_id] = applied.bonus_points
+    return EarnQuote(
+        amount_cents=purchase.amount_cents,
+        points=multiplied + offer.bonus_points,
+        base_points=base,
+        offer=offer,
+        points_by_promotion=by_promotion,
+        stamps=True,
+    )
+
+
 def _purchase(
     member: LoyaltyMember,
     amount_cents: int,
@@ -156,17 +199,19 @@ def preview_earn(
     shop: Shop | None = None,
     basket: Sequence[BasketLine] = (),
     at: datetime | None = None,
+    items: int | None = None,
 ) -> EarnQuote:
     """The live preview at the till: the same arithmetic as `earn`, and no writes."""
     amount = validate_amount(amount_cents)
     lines = validate_basket(amount, basket)
+    items = stamps.check_items(items)
     _check_shop(member, shop)
     membership.ensure_can_earn(member, at or utcnow())
     purchase = _purchase(member, amount, shop, lines, at or utcnow())
     offer = promotions.find_offer(
         session, merchant=member.program.merchant, member=member, purchase=purchase
     )
-    return _price(member, purchase, offer)
+    return _price(member, purchase, offer, items)
 
 
 def earn(
@@ -182,11 +227,17 @@ def earn(
     reference_type: str | None = None,
     reference_id: str | None = None,
     description: str = "",
+    items: int | None = None,
 ) -> EarnResult:
-    """Credit a purchase. A replayed key returns the first result and writes nothing."""
+    """Credit a purchase. A replayed key returns the first result and writes nothing.
+
+    In a stamp-card programme the purchase earns stamps (per visit, or per item: `items`) and
+    fills cards; that takes the step-by-step path (the one statement serves points only).
+    """
     amount = validate_amount(amount_cents)
     key = ledger.check_key(idempotency_key)
     lines = validate_basket(amount, basket)
+    items = stamps.check_items(items)
     _check_shop(member, shop)
     now = at or utcnow()
     details = {
@@ -202,7 +253,7 @@ def earn(
             if member in session:  # the statement changed the row behind the ORM's back
                 session.expire(member)
             return result
-    return _earn_step_by_step(session, member, amount, key, lines, shop, now, details)
+    return _earn_step_by_step(session, member, amount, key, lines, shop, now, details, items)
 
 
 def _replayed(session: Session, transaction: LoyaltyTransaction) -> EarnResult:
@@ -212,10 +263,13 @@ def _replayed(session: Session, transaction: LoyaltyTransaction) -> EarnResult:
         .where(PromotionRedemption.transaction_id == transaction.id)
         .order_by(Promotion.id)
     ).all()
+    filled = stamps.vouchers_of(session, transaction)
+    # A stamp card that filled: the balance is the new card's, after the last full one.
+    last = session.get(LoyaltyTransaction, filled[-1].transaction_id) if filled else transaction
     return EarnResult(
         transaction_id=transaction.id,
         points=transaction.points,
-        balance=transaction.balance_after,
+        balance=last.balance_after,
         amount_cents=transaction.amount_cents or 0,
         discount_cents=sum(discount for _, discount in applied),
         promotions=tuple(promotion.name for promotion, _ in applied),
@@ -226,6 +280,7 @@ def _replayed(session: Session, transaction: LoyaltyTransaction) -> EarnResult:
         debt_recovered=-recovery.points
         if (recovery := debt.recovery_of(session, transaction))
         else 0,
+        card_vouchers=tuple(v.code for v in filled),
     )
 
 
@@ -238,6 +293,7 @@ def _earn_step_by_step(
     shop: Shop | None,
     now: datetime,
     details: dict,
+    items: int | None = None,
 ) -> EarnResult:
     member = ledger.lock_member(session, member.id)
     replay = ledger.find_replay(session, program_id=member.program_id, idempotency_key=key)
@@ -257,8 +313,8 @@ def _earn_step_by_step(
         session, merchant=member.program.merchant, member=member, purchase=purchase
     )
     claimed = promotions.claim(session, offer)
-    quote = _price(member, purchase, claimed)
-    pending_days = member.program.pending_days
+    quote = _price(member, purchase, claimed, items)
+    pending_days = 0 if quote.stamps else member.program.pending_days
     pending_until = now + timedelta(days=pending_days) if pending_days and quote.points else None
     transaction = ledger.credit(
         session,
@@ -298,6 +354,17 @@ def _earn_step_by_step(
         now=now,
         actor=Actor(user_id=details["actor_id"]),
     )
+    filled = (
+        stamps.complete_cards(
+            session,
+            member=member,
+            earned=transaction,
+            now=now,
+            actor=Actor(user_id=details["actor_id"]),
+        )
+        if quote.stamps
+        else []
+    )
     promotions.record_redemptions(
         session,
         offer=claimed,
@@ -334,6 +401,7 @@ def _earn_step_by_step(
         carry_cents=quote.carry_out_cents,
         pending_until=pending_until,
         debt_recovered=-recovered.points if recovered else 0,
+        card_vouchers=tuple(v.code for v in filled),
     )
 
 
@@ -363,7 +431,8 @@ WITH locked AS (
     JOIN loyalty_programs p ON p.id = m.program_id
     JOIN merchants mer ON mer.id = m.merchant_id
     LEFT JOIN loyalty_tiers t ON t.id = m.tier_id
-    WHERE m.id = :member_id AND m.status = 'active' AND NOT p.carry_over_spend
+    WHERE m.id = :member_id AND m.status = 'active' AND p.kind = 'points'
+      AND NOT p.carry_over_spend
       AND p.pending_days = 0 AND m.points_debt = 0
       AND (NOT p.paid_membership OR m.membership_expires_at > CAST(:now AS timestamptz))
       AND NOT EXISTS (
@@ -470,10 +539,10 @@ def _earn_in_one_statement(
     params = {"member_id": member.id, "amount": amount, "key": key, "now": now, **details}
     row = _Row(*driver.execute(_EARN_PSYCOPG, params).fetchone())
     if not row.eligible:
-        # A promotion is running, the programme carries spend over or holds points pending,
-        # the member owes points of a refund, awaits a referral reward, is not active or its
-        # paid membership lapsed, or a fraud limit would be crossed: the general path applies
-        # the rules.
+        # A stamp card, a promotion is running, the programme carries spend over or holds
+        # points pending, the member owes points of a refund, awaits a referral reward, is
+        # not active or its paid membership lapsed, or a fraud limit would be crossed: the
+        # general path applies the rules.
         return None
     if row.transaction_id is None:
         # The insert met the unique (programme, key): this is a replay of a committed earn.

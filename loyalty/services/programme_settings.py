@@ -25,12 +25,15 @@ from loyalty.models import (
     ExpiryPolicy,
     LoyaltyMember,
     LoyaltyProgram,
+    ProgramKind,
     RefundShortfall,
+    Reward,
     Role,
     Rounding,
+    StampPer,
 )
 from loyalty.offerings import Feature
-from loyalty.services import audit
+from loyalty.services import audit, stamps
 from loyalty.services.actors import Actor
 from loyalty.services.membership import MAX_MONTHS as MAX_MEMBERSHIP_MONTHS
 from loyalty.services.merchants import _bounded
@@ -54,7 +57,7 @@ MAX_BONUS = 1_000_000
 MAX_LOGO_BYTES = 2 * 1024 * 1024
 MAX_LOGO_SIDE = 1024
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
-E = TypeVar("E", ExpiryPolicy, Rounding, RefundShortfall)
+E = TypeVar("E", ExpiryPolicy, Rounding, RefundShortfall, ProgramKind, StampPer)
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,12 @@ class ProgrammeSettings:
     paid_membership: bool | None = None
     membership_price_cents: int | None = None
     membership_months: int | None = None
+    # Points or a stamp card, and the card's terms; None keeps what is set.
+    kind: ProgramKind | str | None = None
+    stamp_card_size: int | None = None
+    stamp_per: StampPer | str | None = None
+    stamp_reward_id: int | None = None
+    stamp_min_spend_cents: int | None = None
 
 
 def _rate(value: Decimal | str) -> Decimal:
@@ -145,6 +154,61 @@ def _membership_terms(settings: ProgrammeSettings) -> dict[str, object]:
     return terms
 
 
+def _stamp_card(
+    session: Session,
+    program: LoyaltyProgram,
+    settings: ProgrammeSettings,
+    mechanics: dict[str, object],
+) -> dict[str, object]:
+    """The programme type and the stamp card's terms, checked together."""
+    values: dict[str, object] = {}
+    if settings.kind is not None:
+        kind = _enum(ProgramKind, settings.kind, "kind", "programme types")
+        stamps.ensure_may_switch(session, program, kind)
+        values["kind"] = kind
+    if settings.stamp_card_size is not None:
+        size = settings.stamp_card_size
+        if not stamps.MIN_CARD_SIZE <= size <= stamps.MAX_CARD_SIZE:
+            raise InvalidInput(
+                f"A card holds {stamps.MIN_CARD_SIZE} to {stamps.MAX_CARD_SIZE} stamps.",
+                field="stamp_card_size",
+            )
+        values["stamp_card_size"] = size
+    if settings.stamp_per is not None:
+        values["stamp_per"] = _enum(StampPer, settings.stamp_per, "stamp_per", "stamp rules")
+    if settings.stamp_min_spend_cents is not None:
+        if not 0 <= settings.stamp_min_spend_cents <= MAX_AMOUNT_CENTS:
+            raise InvalidInput(
+                "The minimum spend per stamp must be between €0 and €100,000.",
+                field="stamp_min_spend",
+            )
+        values["stamp_min_spend_cents"] = settings.stamp_min_spend_cents
+    if settings.stamp_reward_id is not None:
+        reward = session.get(Reward, settings.stamp_reward_id)
+        if reward is None or reward.program_id != program.id:
+            raise InvalidInput(
+                "Choose the full card's reward from this programme's catalogue.",
+                field="stamp_reward_id",
+            )
+        values["stamp_reward_id"] = reward.id
+    kind = values.get("kind", program.kind)
+    if kind == ProgramKind.STAMPS:
+        reward_id = values.get("stamp_reward_id", program.stamp_reward_id)
+        reward = session.get(Reward, reward_id) if reward_id is not None else None
+        if reward is None or not reward.active:
+            raise InvalidInput(
+                "A stamp card needs a reward for the full card: add one to the rewards "
+                "catalogue (e.g. a free coffee) and choose it here.",
+                field="stamp_reward_id",
+            )
+        if mechanics.get("pending_days", program.pending_days):
+            raise InvalidInput(
+                "A stamp card counts each stamp at once: set the return window to 0 days.",
+                field="pending_days",
+            )
+    return values
+
+
 def update(
     session: Session, *, program: LoyaltyProgram, actor: Actor, settings: ProgrammeSettings
 ) -> LoyaltyProgram:
@@ -201,6 +265,7 @@ def update(
             )
         mechanics["referral_min_spend_cents"] = referral["referral_min_spend_cents"]
     mechanics.update(_membership_terms(settings))
+    mechanics.update(_stamp_card(session, program, settings, mechanics))
     currency = (settings.currency or "").strip().upper()
     if currency not in CURRENCIES:
         raise InvalidInput("Choose one of the currencies offered.", field="currency")

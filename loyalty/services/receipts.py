@@ -27,6 +27,7 @@ from loyalty.models import (
     Voucher,
 )
 from loyalty.notify import outbox
+from loyalty.services import stamps
 from loyalty.services.vouchers import format_code
 
 PREFERENCE = (
@@ -94,6 +95,23 @@ def _queue(
     )
 
 
+def _stamps(session: Session, member: LoyaltyMember, transaction: LoyaltyTransaction) -> dict:
+    """A stamp card's state after this row, for the notice's text (empty for points)."""
+    card, filled = stamps.card_after(session, member, transaction)
+    if card is None:
+        return {}
+    return {
+        "stamps": {
+            "filled": card.filled,
+            "size": card.size,
+            "grid": card.grid,
+            "summary": card.summary,
+            "vouchers": [format_code(v.code) for v in filled],
+            "reward": card.reward,
+        }
+    }
+
+
 def notify_points_changed(
     session: Session,
     *,
@@ -102,15 +120,19 @@ def notify_points_changed(
     shop: Shop | None,
 ) -> OutboxMessage | None:
     """A short notice after an earn, a redemption or an undo: what moved and the new balance."""
-    payload = _common(member, shop) | {
-        "type": str(transaction.type),
-        "points": transaction.points,
-        "balance": transaction.balance_after,
-        "amount_cents": transaction.amount_cents,
-        "carry_cents": transaction.carry_out_cents,
-        "description": transaction.description,
-        "transaction_id": transaction.id,
-    }
+    payload = (
+        _common(member, shop)
+        | {
+            "type": str(transaction.type),
+            "points": transaction.points,
+            "balance": transaction.balance_after,
+            "amount_cents": transaction.amount_cents,
+            "carry_cents": transaction.carry_out_cents,
+            "description": transaction.description,
+            "transaction_id": transaction.id,
+        }
+        | _stamps(session, member, transaction)
+    )
     return _queue(
         session,
         member,
@@ -155,17 +177,21 @@ def send_receipt(
             "the receipt cannot be sent. Offer a printed one.",
             field="receipt",
         )
-    payload = _common(member, shop) | {
-        "type": str(transaction.type),
-        "points": transaction.points,
-        "balance": transaction.balance_after,
-        "amount_cents": transaction.amount_cents,
-        "carry_cents": transaction.carry_out_cents,
-        "description": transaction.description,
-        "transaction_id": transaction.id,
-        "at": transaction.created_at.isoformat(),
-        "lines": lines or [],
-    }
+    payload = (
+        _common(member, shop)
+        | {
+            "type": str(transaction.type),
+            "points": transaction.points,
+            "balance": transaction.balance_after,
+            "amount_cents": transaction.amount_cents,
+            "carry_cents": transaction.carry_out_cents,
+            "description": transaction.description,
+            "transaction_id": transaction.id,
+            "at": transaction.created_at.isoformat(),
+            "lines": lines or [],
+        }
+        | _stamps(session, member, transaction)
+    )
     return outbox.enqueue(
         session,
         merchant_id=member.merchant_id,

@@ -14,6 +14,7 @@ from loyalty.errors import InsufficientPoints, NotFound, RewardOutOfStock, Rewar
 from loyalty.models import (
     CUSTOM_REWARD_TYPES,
     LoyaltyMember,
+    ProgramKind,
     Reward,
     Shop,
     TransactionType,
@@ -38,7 +39,7 @@ def new_voucher_code(session: Session, merchant_id: int) -> str:
             return code
 
 
-def _take_one_from_stock(session: Session, reward: Reward) -> None:
+def take_one_from_stock(session: Session, reward: Reward) -> None:
     """One atomic UPDATE: of 100 concurrent redemptions of the last 10 items, exactly 10 win."""
     taken = session.execute(
         update(Reward)
@@ -90,6 +91,11 @@ def redeem(
         )
         return session.scalars(select(Voucher).where(Voucher.transaction_id == replay.id)).one()
     ledger.ensure_active(member)
+    if member.program.kind == ProgramKind.STAMPS:
+        raise RewardUnavailable(
+            "This programme is a stamp card: its reward comes with a full card, "
+            "not in exchange for stamps."
+        )
     if not reward.active:
         raise RewardUnavailable(f"“{reward.name}” is no longer offered.")
     if reward.type in CUSTOM_REWARD_TYPES:
@@ -102,7 +108,7 @@ def redeem(
             f"“{reward.name}” costs {reward.points_cost} points; the card has "
             f"{available}{held}. {reward.points_cost - available} more to go."
         )
-    _take_one_from_stock(session, reward)
+    take_one_from_stock(session, reward)
     transaction = ledger.debit(
         session,
         member=member,
@@ -160,6 +166,8 @@ def redeem(
 
 def affordable_rewards(session: Session, *, member: LoyaltyMember) -> list[Reward]:
     """What the member could redeem right now: the same rules `redeem` applies."""
+    if member.program.kind == ProgramKind.STAMPS:
+        return []
     query = select(Reward).where(
         Reward.program_id == member.program_id,
         Reward.active.is_(True),

@@ -1,10 +1,14 @@
-"""Any sequence of earn, redeem, adjust, refund, void, use, expiry, release and membership payments
-keeps the ledger whole.
+"""Any sequence of earn, redeem, adjust, refund, void, use, expiry, release, membership payments
+and stamping keeps the ledger whole.
 
 A hypothesis state machine drives the real services against the real database (SQLite, and
 PostgreSQL when configured), with a return window and a paid membership the merchant switches
 on and off. After every step: balance + pending == Σ ledger == Σ lots.remaining, pending ==
 Σ pending lots, never negative; and every refusal leaves the figures exactly as they were.
+A second merchant runs a stamp card (3 stamps a card, per item) on the same ledger: a visit
+never leaves a full card behind, every full card is one voucher for exactly 3 stamps. The
+first merchant tries to switch between points and stamps, which succeeds only when no member
+holds anything.
 """
 
 from __future__ import annotations
@@ -22,11 +26,20 @@ from hypothesis.stateful import (
     invariant,
     rule,
 )
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loyalty.errors import LoyaltyError
-from loyalty.models import ExpiryPolicy, LoyaltyTransaction, RefundShortfall, Role
-from loyalty.services import membership, referrals
+from loyalty.models import (
+    ExpiryPolicy,
+    LoyaltyTransaction,
+    ProgramKind,
+    RefundShortfall,
+    Role,
+    StampPer,
+    Voucher,
+)
+from loyalty.services import membership, programme_settings, referrals, stamps
 from loyalty.services.corrections import adjust, reverse
 from loyalty.services.earn import earn
 from loyalty.services.enroll import enroll
@@ -64,6 +77,23 @@ def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
             self.manager = factories.actor_for(owner, Role.MANAGER)
             self.now = START
             self.keys = 0
+            self.owner = factories.actor_for(owner, Role.OWNER)
+            self.open_stamp_card()
+
+        def open_stamp_card(self) -> None:
+            self.cafe = factories.make_tenant(session)
+            program = self.cafe.program
+            coffee = factories.make_reward(session, self.cafe, cost=1, name="Free coffee")
+            program.kind = ProgramKind.STAMPS
+            program.stamp_card_size = 3
+            program.stamp_per = StampPer.ITEM
+            program.stamp_reward_id = coffee.id
+            program.expiry_policy = ExpiryPolicy.AFTER_DAYS
+            program.expiry_days = 30
+            self.regular = factories.make_member(session, self.cafe)
+            self.cafe_manager = factories.actor_for(
+                factories.make_user(session, self.cafe), Role.MANAGER
+            )
 
         def teardown(self) -> None:
             if getattr(self, "savepoint", None) is not None and self.savepoint.is_active:
@@ -73,14 +103,15 @@ def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
             self.keys += 1
             return f"step-{self.keys}"
 
-        def attempt(self, operation):
+        def attempt(self, operation, member_id: int | None = None):
             """Run a service call; a refusal must leave every figure as it was."""
-            before = ledger_figures(session, self.member.id)
+            member_id = member_id or self.member.id
+            before = ledger_figures(session, member_id)
             try:
                 with session.begin_nested():
                     return operation()
             except LoyaltyError:
-                assert ledger_figures(session, self.member.id) == before
+                assert ledger_figures(session, member_id) == before
                 return None
 
         @rule(target=purchases, cents=st.integers(min_value=1, max_value=20_000))
@@ -181,7 +212,174 @@ def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
         @rule(policy=st.sampled_from(list(RefundShortfall)))
         def merchant_chooses_who_bears_spent_refunds(self, policy: RefundShortfall) -> None:
             self.tenant.program.refund_shortfall = policy
+            self.cafe.program.refund_shortfall = policy
             session.flush()
+
+        # --- the stamp card, on the same ledger -------------------------------------------
+
+        stamped = Bundle("stamped")
+        card_vouchers = Bundle("card_vouchers")
+
+        @rule(
+            target=stamped,
+            items=st.integers(min_value=1, max_value=8),
+            cents=st.integers(min_value=100, max_value=3_000),
+        )
+        def stamp_visit(self, items: int, cents: int):
+            result = self.attempt(
+                lambda: earn(
+                    session,
+                    member=self.regular,
+                    amount_cents=cents,
+                    items=items,
+                    idempotency_key=self.key(),
+                    at=self.now,
+                ),
+                self.regular.id,
+            )
+            if result is None:
+                return None
+            # The reward has no stock limit: no visit leaves a full card behind.
+            assert result.balance < 3
+            return result.transaction_id
+
+        @rule(purchase=stamped, share=st.sampled_from([None, 2]))
+        def refund_stamped_visit(self, purchase: int | None, share: int | None) -> None:
+            if purchase is None:
+                return
+            original = session.get(LoyaltyTransaction, purchase)
+            cents = None if share is None else max(1, original.amount_cents // share)
+            self.attempt(
+                lambda: reverse(
+                    session,
+                    purchase=original,
+                    amount_cents=cents,
+                    idempotency_key=self.key(),
+                    actor=self.cafe_manager,
+                    now=self.now,
+                ),
+                self.regular.id,
+            )
+
+        @rule(purchase=stamped)
+        def replay_stamp_visit(self, purchase: int | None) -> None:
+            if purchase is None:
+                return
+            original = session.get(LoyaltyTransaction, purchase)
+            before = ledger_figures(session, self.regular.id)
+            vouchers_before = session.scalar(select(func.count(Voucher.id)))
+            again = earn(
+                session,
+                member=self.regular,
+                amount_cents=original.amount_cents,
+                idempotency_key=original.idempotency_key,
+                at=self.now,
+            )
+            assert again.replayed
+            assert again.transaction_id == original.id
+            assert ledger_figures(session, self.regular.id) == before
+            assert session.scalar(select(func.count(Voucher.id))) == vouchers_before
+
+        @rule(points=st.integers(min_value=-4, max_value=7).filter(bool))
+        def manager_corrects_stamps(self, points: int) -> None:
+            self.attempt(
+                lambda: adjust(
+                    session,
+                    member=self.regular,
+                    points=points,
+                    reason="stamp correction",
+                    idempotency_key=self.key(),
+                    actor=self.cafe_manager,
+                    now=self.now,
+                ),
+                self.regular.id,
+            )
+
+        @rule(target=card_vouchers)
+        def look_at_the_newest_card_voucher(self):
+            voucher = session.scalars(
+                select(Voucher)
+                .where(Voucher.member_id == self.regular.id)
+                .order_by(Voucher.id.desc())
+                .limit(1)
+            ).first()
+            return voucher.code if voucher else None
+
+        @rule(code=consumes(card_vouchers), cancel=st.booleans())
+        def card_voucher_is_used_or_cancelled(self, code: str | None, cancel: bool) -> None:
+            if code is None:
+                return
+            from loyalty.services.vouchers import find_voucher
+
+            if cancel:
+                voucher = find_voucher(session, merchant=self.cafe.merchant, code=code)
+                operation = lambda: void_voucher(  # noqa: E731
+                    session,
+                    voucher=voucher,
+                    reason="changed mind",
+                    idempotency_key=self.key(),
+                    actor=self.cafe_manager,
+                    now=self.now,
+                )
+            else:
+                operation = lambda: use_voucher(  # noqa: E731
+                    session,
+                    merchant=self.cafe.merchant,
+                    code=code,
+                    idempotency_key=self.key(),
+                    actor=self.cafe_manager,
+                    now=self.now,
+                )
+            self.attempt(operation, self.regular.id)
+
+        @rule(kind=st.sampled_from(list(ProgramKind)))
+        def merchant_tries_to_switch_between_points_and_stamps(self, kind: ProgramKind) -> None:
+            program = self.tenant.program
+            held = stamps.outstanding(session, program)[0]
+            was = program.kind
+            result = self.attempt(
+                lambda: programme_settings.update(
+                    session,
+                    program=program,
+                    actor=self.owner,
+                    settings=programme_settings.ProgrammeSettings(
+                        name=program.name,
+                        points_per_euro=program.points_per_euro,
+                        rounding=program.rounding,
+                        expiry_policy=program.expiry_policy,
+                        expiry_days=program.expiry_days,
+                        expiry_inactivity_months=program.expiry_inactivity_months,
+                        signup_bonus=0,
+                        birthday_bonus=0,
+                        currency=program.currency,
+                        primary_color=program.primary_color,
+                        secondary_color=program.secondary_color,
+                        kind=kind,
+                        stamp_reward_id=self.rewards[0].id,
+                        pending_days=0,
+                    ),
+                )
+            )
+            if held and kind != was:
+                assert result is None
+                assert program.kind == was
+
+        @invariant()
+        def every_full_card_is_one_voucher_for_exactly_a_card_of_stamps(self) -> None:
+            if not hasattr(self, "regular"):
+                return
+            assert_ledger_consistent(session, self.regular.id)
+            cards = session.scalars(
+                select(LoyaltyTransaction.points).where(
+                    LoyaltyTransaction.member_id == self.regular.id,
+                    LoyaltyTransaction.reference_type == stamps.CARD_REFERENCE,
+                )
+            ).all()
+            assert all(points == -3 for points in cards)
+            vouchers = session.scalar(
+                select(func.count(Voucher.id)).where(Voucher.member_id == self.regular.id)
+            )
+            assert vouchers == len(cards)
 
         @rule(cents=st.integers(min_value=1, max_value=5_000))
         def a_friend_joins_on_the_members_invitation_and_shops(self, cents: int) -> None:

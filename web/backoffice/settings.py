@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import abort, current_app, flash, redirect, render_template, send_file, url_for
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from loyalty import offerings
 from loyalty.errors import LoyaltyError
-from loyalty.models import LoyaltyProgram, Role
+from loyalty.models import LoyaltyProgram, Reward, Role
 from loyalty.offerings import Feature
 from loyalty.services import programme_settings
 from loyalty.services.merchants import program_of
@@ -43,6 +44,33 @@ def _referral_terms(form: ProgrammeForm, program: LoyaltyProgram) -> dict[str, i
     }
 
 
+def _stamp_card_terms(form: ProgrammeForm) -> dict[str, object]:
+    """The programme type and stamp card fields (None keeps what is set)."""
+    raw_reward = str(form.stamp_reward_id.data or "").strip()
+    return {
+        "kind": form.kind.data or None,
+        "stamp_card_size": form.stamp_card_size.data,
+        "stamp_per": form.stamp_per.data or None,
+        "stamp_reward_id": int(raw_reward)
+        if raw_reward.isdigit() and len(raw_reward) < 10
+        else None,
+        "stamp_min_spend_cents": parse_euros(
+            form.stamp_min_spend.data or "0", field="stamp_min_spend"
+        ),
+    }
+
+
+def _reward_choices(program: LoyaltyProgram) -> list[tuple[str, str]]:
+    catalogue = db.session.scalars(
+        select(Reward)
+        .where(Reward.program_id == program.id, Reward.active.is_(True))
+        .order_by(Reward.name)
+    )
+    return [("", "Choose a reward of the catalogue…")] + [
+        (str(reward.id), reward.name) for reward in catalogue
+    ]
+
+
 @blueprint.route("/settings", methods=["GET", "POST"])
 def settings() -> Response | tuple[str, int]:
     merchant = current_merchant()
@@ -50,11 +78,14 @@ def settings() -> Response | tuple[str, int]:
     program = program_of(db.session, merchant)
     may_edit = current_role() == Role.OWNER
     form = ProgrammeForm(obj=program)
+    form.stamp_reward_id.choices = _reward_choices(program)
     if not form.is_submitted():
         # 1.0000 as stored reads better as 1.
         form.points_per_euro.data = format(program.points_per_euro.normalize(), "f")
         form.referral_min_spend.data = f"{program.referral_min_spend_cents / 100:.2f}"
         form.membership_price.data = f"{program.membership_price_cents / 100:.2f}"
+        form.stamp_min_spend.data = f"{program.stamp_min_spend_cents / 100:.2f}"
+        form.stamp_reward_id.data = str(program.stamp_reward_id or "")
     if may_edit and form.validate_on_submit():
         try:
             programme_settings.update(
@@ -82,6 +113,7 @@ def settings() -> Response | tuple[str, int]:
                         form.membership_price.data or "0", field="membership_price"
                     ),
                     membership_months=form.membership_months.data,
+                    **_stamp_card_terms(form),
                 ),
             )
             upload = form.logo.data

@@ -19,7 +19,7 @@ from wtforms import (
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
-from loyalty.models import ExpiryPolicy, RefundShortfall, Role, Rounding
+from loyalty.models import ExpiryPolicy, ProgramKind, RefundShortfall, Role, Rounding, StampPer
 from loyalty.services.programme_settings import CURRENCIES, MAX_BONUS
 
 
@@ -61,6 +61,16 @@ EXPIRY_LABELS = {
 }
 
 
+KIND_LABELS = {
+    ProgramKind.POINTS: "Points on every euro spent",
+    ProgramKind.STAMPS: "Stamp card (e.g. buy 9, get the 10th free)",
+}
+STAMP_PER_LABELS = {
+    StampPer.VISIT: "One stamp per visit",
+    StampPer.ITEM: "One stamp per item bought (counted at the till)",
+}
+
+
 REFUND_LABELS = {
     RefundShortfall.ABSORB: "The business absorbs them",
     RefundShortfall.CLAW_BACK: "Recover them from the member's next purchases",
@@ -79,6 +89,35 @@ class ProgrammeForm(FlaskForm):
         validators=[DataRequired("Say how many points one euro earns.")],
         filters=[_strip],
         description="1 is usual; 0.1 gives one point per 10 euros.",
+        render_kw={"inputmode": "decimal"},
+    )
+    kind = SelectField(
+        "Programme type",
+        choices=[SelectChoice(k.value, KIND_LABELS[k]) for k in ProgramKind],
+        validate_choice=False,  # the service says which values exist, with a clear message
+        description="Switching between points and stamps is possible while no member holds any.",
+    )
+    stamp_card_size = IntegerField(
+        "Stamps for a full card",
+        default=10,
+        validators=[Optional(), NumberRange(2, 50, "Between 2 and 50 stamps.")],
+        description="10 for “buy 9, get the 10th free”: the 10th stamp gives the reward.",
+    )
+    stamp_per = SelectField(
+        "Stamps given",
+        choices=[SelectChoice(p.value, STAMP_PER_LABELS[p]) for p in StampPer],
+        validate_choice=False,
+    )
+    stamp_reward_id = SelectField(
+        "A full card gives",
+        choices=[],  # the programme's rewards, set by the view
+        validate_choice=False,
+        description="A voucher for this reward of the catalogue, issued when the card is full.",
+    )
+    stamp_min_spend = StringField(
+        "Minimum spend per stamp (€)",
+        filters=[_strip],
+        description="0: every visit (or item) counts. Per item, each stamp needs this much.",
         render_kw={"inputmode": "decimal"},
     )
     rounding = SelectField(

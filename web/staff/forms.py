@@ -55,6 +55,18 @@ def parse_basket(form: MultiDict) -> list[BasketLine]:
     return lines
 
 
+def parse_items(form: MultiDict) -> int | None:
+    """The items count typed at the till for a per-item stamp card (empty: not given)."""
+    raw = (form.get("items") or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 4:
+        raise InvalidInput(
+            f"'{raw[:20]}' is not a number of items. Enter it like 3.", field="items"
+        )
+    return int(raw)
+
+
 def operation_key(form: MultiDict, operation: str) -> str:
     """The page's key for this operation, namespaced so one key cannot serve two operations."""
     raw = (form.get("idempotency_key") or "").strip()

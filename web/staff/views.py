@@ -41,12 +41,29 @@ from loyalty.models import (
     Voucher,
 )
 from loyalty.offerings import Feature
-from loyalty.services import debt, lookup, membership, receipts, rewards, shops, undo, vouchers
+from loyalty.services import (
+    debt,
+    lookup,
+    membership,
+    receipts,
+    rewards,
+    shops,
+    stamps,
+    undo,
+    vouchers,
+)
 from loyalty.services import earn as earning
 from loyalty.services.vouchers import format_code
 from web import errors as web_errors
 from web.extensions import db
-from web.staff.forms import decode_qr_photo, new_key, operation_key, parse_basket, parse_euros
+from web.staff.forms import (
+    decode_qr_photo,
+    new_key,
+    operation_key,
+    parse_basket,
+    parse_euros,
+    parse_items,
+)
 from web.staff.panels import ledger_lines, ledger_select, member_panel, till_panel
 from web.tenancy import (
     current_actor,
@@ -286,8 +303,17 @@ def preview(member_id: int) -> Response:
         amount_cents=parse_euros(request.args.get("amount")),
         shop=till_shop(),
         basket=parse_basket(request.args),
+        items=parse_items(request.args),
     )
     program = member.program
+    card = stamps.card_of(member)
+    if card is not None:
+        return jsonify(
+            stamps=quote.points,
+            summary=stamps.after(card, quote.points),
+            discount_cents=quote.offer.discount_cents,
+            free_items=list(quote.offer.free_items),
+        )
     return jsonify(
         points=quote.points,
         base_points=quote.base_points,
@@ -322,6 +348,7 @@ def earn(member_id: int) -> Response | str:
         actor=actor(),
         shop=shop,
         basket=parse_basket(request.form),
+        items=parse_items(request.form),
         description="At the till",
     )
     transaction = db.session.get(LoyaltyTransaction, result.transaction_id)
@@ -332,6 +359,7 @@ def earn(member_id: int) -> Response | str:
         points=result.points,
         balance=result.balance,
         replayed=result.replayed,
+        card_vouchers=[format_code(code) for code in result.card_vouchers],
     )
 
 
@@ -470,8 +498,11 @@ def receipt_page(transaction_id: int) -> str:
     )
     shop = db.session.get(Shop, transaction.shop_id) if transaction.shop_id else None
     last = undo.undoable(db.session, merchant=current_merchant(), actor=actor(), shop=till_shop())
+    card, card_vouchers = stamps.card_after(db.session, member, transaction)
     return render_template(
         "staff/receipt.html",
+        card=card,
+        card_vouchers=card_vouchers,
         transaction=transaction,
         member=member,
         name=member.customer.name or "(no name)",

@@ -268,16 +268,19 @@
 
   function setupPreview(form) {
     var out = $("#preview");
+    var idle = out.textContent;  // "…see the points." or "…see the stamps."
     var timer = null;
     var seq = 0;
     function update() {
       var params = new URLSearchParams();
       params.set("amount", $("#amount", form).value);
+      var items = $("#items", form);
+      if (items && items.value.trim()) { params.set("items", items.value); }
       $all(".basket-line", form).forEach(function (line) {
         params.append("line_amount", $('[name="line_amount"]', line).value);
         params.append("line_category", $('[name="line_category"]', line).value);
       });
-      if (!$("#amount", form).value.trim()) { out.textContent = "Type the amount to see the points."; return; }
+      if (!$("#amount", form).value.trim()) { out.textContent = idle; return; }
       var mine = ++seq;
       fetch(form.getAttribute("data-preview") + "?" + params.toString(), {
         headers: { "Accept": "application/json" }, credentials: "same-origin"
@@ -288,6 +291,7 @@
         out.classList.toggle("text-danger", !result.ok);
         if (!result.ok) { out.textContent = result.data.detail || "Check the amount."; return; }
         var d = result.data;
+        if (d.stamps) { out.textContent = d.summary; return; }
         var parts = [d.rate + " pt/€"];
         if (d.tier) { parts.push(d.tier + " ×" + d.tier_multiplier); }
         d.promotions.forEach(function (p) { parts.push(p.name + (p.points ? " +" + p.points : "")); });

@@ -1,0 +1,175 @@
+"""Stamp cards through HTTP: the settings page, the till, its receipt, the member pages, notices."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from loyalty.models import (
+    ChannelIdentity,
+    ChannelKind,
+    LoyaltyTransaction,
+    OutboxMessage,
+    ProgramKind,
+    Role,
+    StampPer,
+    Voucher,
+)
+from loyalty.notify.texts import short_text
+from loyalty.services.earn import earn
+from loyalty.services.merchants import program_of
+from tests import factories
+from tests.e2e.test_public_member import sign_in
+
+JSON = {"Accept": "application/json"}
+
+
+def settings_form(**changes):
+    return {
+        "name": "Café Lune",
+        "points_per_euro": "1",
+        "rounding": "floor",
+        "expiry_policy": "none",
+        "signup_bonus": "0",
+        "birthday_bonus": "0",
+        "currency": "EUR",
+        "primary_color": "#123456",
+        "secondary_color": "#fafafa",
+        "kind": "stamps",
+        "stamp_card_size": "8",
+        "stamp_per": "item",
+        "stamp_min_spend": "2.00",
+        **changes,
+    }
+
+
+@pytest.fixture
+def coffee(session, tenant):
+    return factories.make_reward(session, tenant, cost=1, name="Free coffee")
+
+
+@pytest.fixture
+def stamp_tenant(session, tenant, coffee):
+    program = tenant.program
+    program.kind = ProgramKind.STAMPS
+    program.stamp_card_size = 10
+    program.stamp_per = StampPer.ITEM
+    program.stamp_reward_id = coffee.id
+    session.flush()
+    return tenant
+
+
+@pytest.fixture
+def member(session, stamp_tenant):
+    member = factories.make_member(session, stamp_tenant, name="Ana", email="ana@example.com")
+    session.add(
+        ChannelIdentity(
+            merchant_id=stamp_tenant.merchant.id,
+            member_id=member.id,
+            kind=ChannelKind.TELEGRAM,
+            address="4242",
+        )
+    )
+    session.flush()
+    return member
+
+
+@pytest.fixture
+def cashier(session, stamp_tenant, login_as):
+    user = factories.make_user(session, stamp_tenant, role=Role.STAFF, shop=stamp_tenant.shop)
+    login_as(user)
+    return user
+
+
+def test_owner_turns_the_programme_into_a_stamp_card(client, login_as, session, tenant, coffee):
+    login_as(factories.make_user(session, tenant, role=Role.OWNER))
+    page = client.get("/backoffice/settings")
+    assert "Points or stamp card" in page.text
+    assert "Free coffee" in page.text  # the catalogue's rewards to choose from
+    response = client.post(
+        "/backoffice/settings", data=settings_form(stamp_reward_id=str(coffee.id))
+    )
+    assert response.status_code == 302
+    session.expire_all()
+    program = program_of(session, tenant.merchant)
+    assert (program.kind, program.stamp_card_size, program.stamp_per) == ("stamps", 8, "item")
+    assert (program.stamp_reward_id, program.stamp_min_spend_cents) == (coffee.id, 200)
+
+
+def test_switching_with_points_outstanding_is_refused_next_to_the_field(
+    client, login_as, session, tenant, coffee
+):
+    member = factories.make_member(session, tenant)
+    earn(session, member=member, amount_cents=1_000, idempotency_key="points")
+    login_as(factories.make_user(session, tenant, role=Role.OWNER))
+    response = client.post(
+        "/backoffice/settings", data=settings_form(stamp_reward_id=str(coffee.id))
+    )
+    assert response.status_code == 422
+    assert "1 member still holds 10 points" in response.text
+    session.expire_all()
+    assert program_of(session, tenant.merchant).kind == ProgramKind.POINTS
+
+
+def test_the_till_counts_items_shows_the_grid_and_the_full_cards_voucher(
+    client, session, member, cashier
+):
+    page = client.get(f"/staff/members/{member.id}")
+    assert 'data-testid="stamp-grid"' in page.text
+    assert 'name="items"' in page.text
+    assert "Rewards</h2>" not in page.text  # a stamp card has no catalogue to spend on
+    preview = client.get(f"/staff/members/{member.id}/preview?amount=9&items=3", headers=JSON)
+    assert preview.json["summary"] == "+3 stamps → 3 of 10"
+    response = client.post(
+        f"/staff/members/{member.id}/earn",
+        data={"amount": "30", "items": "12", "idempotency_key": "k1"},
+        headers=JSON,
+    )
+    assert response.status_code == 200
+    assert (response.json["points"], response.json["balance"]) == (12, 2)  # a full card and 2
+    assert len(response.json["card_vouchers"]) == 1
+    receipt = client.get(response.json["redirect"])
+    assert "Stamps credited" in receipt.text
+    assert 'data-stamps="2"' in receipt.text  # the new card after the full one
+    assert "Free coffee" in receipt.text
+    again = client.post(
+        f"/staff/members/{member.id}/earn",
+        data={"amount": "30", "items": "12", "idempotency_key": "k1"},
+        headers=JSON,
+    )
+    assert (again.json["replayed"], again.json["balance"]) == (True, 2)
+    assert session.scalars(select(Voucher)).all().__len__() == 1
+    notice = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.template == "points_changed")
+    ).one()
+    assert short_text(notice) == (
+        f"{member.program.name}: +12 stamps at {member.program.merchant.shops[0].name}. "
+        "●●○○○○○○○○ 2 of 10 stamps: 8 more stamps for Free coffee. "
+        f"Full card! Your voucher for Free coffee: {response.json['card_vouchers'][0]}."
+    )
+
+
+@pytest.mark.parametrize("items", ["abc", "0", "12345"])
+def test_a_bad_items_count_is_refused_and_writes_nothing(client, session, member, cashier, items):
+    response = client.post(
+        f"/staff/members/{member.id}/earn",
+        data={"amount": "5", "items": items, "idempotency_key": "bad"},
+        headers=JSON,
+    )
+    assert response.status_code == 422
+    assert response.json["field"] == "items"
+    assert session.scalars(select(LoyaltyTransaction)).all() == []
+
+
+def test_member_pages_show_the_stamp_grid(app, client, login_as, session, stamp_tenant, member):
+    earn(session, member=member, amount_cents=900, items=3, idempotency_key="v")
+    sign_in(app, client, session, member)
+    card = client.get(f"/p/{member.program.slug}")
+    assert "3 of 10 stamps" in card.text
+    assert 'data-stamps="3"' in card.text
+    assert "7 more stamps for Free coffee" in card.text
+    client.get("/logout")
+    login_as(factories.make_user(session, stamp_tenant, role=Role.MANAGER))
+    office = client.get(f"/backoffice/members/{member.id}")
+    assert office.status_code == 200
+    assert 'data-stamps="3"' in office.text
