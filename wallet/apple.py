@@ -39,6 +39,46 @@ def _rgb(color: tuple[int, int, int]) -> str:
     return f"rgb({color[0]}, {color[1]}, {color[2]})"
 
 
+def _front_fields(content: CardContent) -> dict[str, list[dict[str, Any]]]:
+    """Points, or a stamp card's grid (●●●○○○○○○○) with what the full card gives."""
+    member = {"key": "member", "label": "MEMBER", "value": content.member_name}
+    card = {"key": "card", "label": "CARD", "value": content.card_number_display}
+    paid = _membership_fields(content)
+    stamp_card = content.stamp_card
+    if stamp_card is None:
+        return {
+            "primaryFields": [
+                {
+                    "key": "balance",
+                    "label": "POINTS",
+                    "value": content.balance,
+                    "numberStyle": "PKNumberStyleDecimal",
+                    "changeMessage": "You now have %@ points.",
+                }
+            ],
+            "secondaryFields": [member],
+            "auxiliaryFields": [card, *paid],
+        }
+    return {
+        "primaryFields": [
+            {
+                "key": "balance",
+                "label": "STAMPS",
+                "value": f"{stamp_card.filled} of {stamp_card.size}",
+                "changeMessage": "Your card now has %@ stamps.",
+            }
+        ],
+        "secondaryFields": [
+            {
+                "key": "stamps",
+                "label": f"{stamp_card.size} STAMPS: {stamp_card.reward}".upper(),
+                "value": stamp_card.grid,
+            }
+        ],
+        "auxiliaryFields": [member, card, *paid],
+    }
+
+
 def pass_json(content: CardContent, settings: WalletSettings) -> dict[str, Any]:
     background = hex_to_rgb(content.branding.primary)
     foreground = readable_on(background)
@@ -98,20 +138,7 @@ def pass_json(content: CardContent, settings: WalletSettings) -> dict[str, Any]:
                     "changeMessage": "You are now %@.",
                 }
             ],
-            "primaryFields": [
-                {
-                    "key": "balance",
-                    "label": "POINTS",
-                    "value": content.balance,
-                    "numberStyle": "PKNumberStyleDecimal",
-                    "changeMessage": "You now have %@ points.",
-                }
-            ],
-            "secondaryFields": [{"key": "member", "label": "MEMBER", "value": content.member_name}],
-            "auxiliaryFields": [
-                {"key": "card", "label": "CARD", "value": content.card_number_display},
-                *_membership_fields(content),
-            ],
+            **_front_fields(content),
             "backFields": back_fields,
         },
     }

@@ -12,6 +12,7 @@ from loyalty.models import LoyaltyMember, MemberStatus, Merchant, WalletPass
 from loyalty.offerings import Feature
 from loyalty.services import membership
 from loyalty.services.lookup import qr_token
+from loyalty.services.stamps import StampCard, card_of
 from wallet.config import WalletSettings
 from wallet.images import Branding
 
@@ -53,6 +54,7 @@ class CardContent:
     membership_valid_until: date | None = None
     membership_expires_at: datetime | None = None
     membership_lapsed: bool = False
+    stamp_card: StampCard | None = None  # a stamp-card programme: the grid replaces points
 
     @property
     def membership_text(self) -> str | None:
@@ -115,6 +117,29 @@ def card_content(
     branding, white_label = branding_of(merchant, program)
     program_url = f"{settings.public_base_url}/p/{program.slug}"
     terms_url = (program.settings or {}).get("terms_url") or f"{program_url}/terms"
+    stamp_card = card_of(member)
+    if stamp_card is not None:
+        each = "item you buy" if stamp_card.per.value == "item" else "visit"
+        minimum = program.stamp_min_spend_cents
+        how_to_earn = (
+            f"Collect one stamp per {each}"
+            + (f" of {program.currency} {minimum / 100:.2f} or more" if minimum else "")
+            + f" at {merchant.name}. Show this card's QR code at the till before you pay."
+        )
+        how_to_redeem = (
+            f"A full card of {stamp_card.size} stamps gives {stamp_card.reward}: the voucher "
+            "appears on your member page, and extra stamps start your next card."
+        )
+    else:
+        how_to_earn = (
+            f"Earn {_points(program.points_per_euro)} "
+            f"point{'' if program.points_per_euro == 1 else 's'} per {program.currency} spent at "
+            f"{merchant.name}. Show this card's QR code at the till before you pay."
+        )
+        how_to_redeem = (
+            "Exchange your points for rewards at the till: the cashier scans this card and "
+            "tells you what you can choose. Rewards and vouchers are listed on your member page."
+        )
     return CardContent(
         serial_number=wallet_pass.serial_number,
         authentication_token=wallet_pass.authentication_token,
@@ -128,21 +153,15 @@ def card_content(
         member_url=program_url,
         program_url=program_url,
         places=_places(merchant, program),
-        how_to_earn=(
-            f"Earn {_points(program.points_per_euro)} "
-            f"point{'' if program.points_per_euro == 1 else 's'} per {program.currency} spent at "
-            f"{merchant.name}. Show this card's QR code at the till before you pay."
-        ),
-        how_to_redeem=(
-            "Exchange your points for rewards at the till: the cashier scans this card and "
-            "tells you what you can choose. Rewards and vouchers are listed on your member page."
-        ),
+        how_to_earn=how_to_earn,
+        how_to_redeem=how_to_redeem,
         terms=f"Programme terms (version {program.terms_version}): {terms_url}",
         branding=branding,
         white_label=white_label,
         platform_name=settings.platform_name,
         voided=member.status != MemberStatus.ACTIVE,
         **_membership(member),
+        stamp_card=stamp_card,
     )
 
 

@@ -118,6 +118,20 @@ def _state(content: CardContent) -> str:
     return "EXPIRED" if content.membership_lapsed else "ACTIVE"
 
 
+def _balance(content: CardContent) -> dict[str, Any]:
+    if content.stamp_card is None:
+        return {"label": "Points", "balance": {"int": content.balance}}
+    card = content.stamp_card
+    return {"label": "Stamps", "balance": {"string": f"{card.filled}/{card.size}"}}
+
+
+def _text_modules(content: CardContent) -> list[dict[str, str]]:
+    if content.stamp_card is None:
+        return [{"id": "tier", "header": "Tier", "body": content.tier or "Member"}]
+    card = content.stamp_card
+    return [{"id": "stamps", "header": "Stamp card", "body": f"{card.grid}\n{card.summary}"}]
+
+
 def loyalty_object(
     content: CardContent, settings: WalletSettings, *, program_slug: str
 ) -> dict[str, Any]:
@@ -139,13 +153,13 @@ def _object(content: CardContent, settings: WalletSettings, *, program_slug: str
         "state": _state(content),
         "accountId": content.card_number,
         "accountName": content.member_name or content.card_number_display,
-        "loyaltyPoints": {"label": "Points", "balance": {"int": content.balance}},
+        "loyaltyPoints": _balance(content),
         "barcode": {
             "type": "QR_CODE",
             "value": content.qr_message,
             "alternateText": content.card_number_display,
         },
-        "textModulesData": [{"id": "tier", "header": "Tier", "body": content.tier or "Member"}],
+        "textModulesData": _text_modules(content),
         "linksModuleData": {
             "uris": [{"id": "member", "uri": content.member_url, "description": "Member page"}]
         },

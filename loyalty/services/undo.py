@@ -24,7 +24,7 @@ from loyalty.models import (
     Voucher,
     VoucherStatus,
 )
-from loyalty.services import corrections, ledger, rewards
+from loyalty.services import corrections, ledger, rewards, stamps
 from loyalty.services.actors import Actor
 from loyalty.services.vouchers import format_code
 
@@ -49,6 +49,8 @@ def last_transaction(
         LoyaltyTransaction.merchant_id == merchant.id,
         LoyaltyTransaction.created_by == actor.user_id,
         LoyaltyTransaction.type.in_(UNDOABLE_TYPES),
+        # A full stamp card is part of the purchase that filled it: undo reverses that purchase.
+        LoyaltyTransaction.reference_type.is_distinct_from(stamps.CARD_REFERENCE),
     )
     if shop is not None:
         query = query.where(LoyaltyTransaction.shop_id == shop.id)

@@ -1,7 +1,7 @@
 """stamp cards as a programme type
 
 Revision ID: f7e4c9a1d263
-Revises: b9e4c2d7a1f3
+Revises: b7e4c2d9a1f0
 Create Date: 2026-11-26 00:15:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'f7e4c9a1d263'
-down_revision = 'b9e4c2d7a1f3'
+down_revision = 'b7e4c2d9a1f0'
 branch_labels = None
 depends_on = None
 

@@ -173,3 +173,31 @@ def test_member_pages_show_the_stamp_grid(app, client, login_as, session, stamp_
     office = client.get(f"/backoffice/members/{member.id}")
     assert office.status_code == 200
     assert 'data-stamps="3"' in office.text
+
+
+def test_the_api_earns_stamps_per_item_and_returns_the_full_cards_vouchers(client, session):
+    from tests.e2e.api_support import make_api_tenant
+
+    api = make_api_tenant(session, name="Café API")
+    coffee = factories.make_reward(session, api.tenant, cost=1, name="Free coffee")
+    program = api.tenant.program
+    program.kind = ProgramKind.STAMPS
+    program.stamp_card_size = 5
+    program.stamp_per = StampPer.ITEM
+    program.stamp_reward_id = coffee.id
+    member = factories.make_member(session, api.tenant)
+    session.flush()
+    headers = {**api.headers, "Idempotency-Key": "order-1"}
+    body = {"member_id": member.id, "amount_cents": 1_400, "items": 7}
+    first = client.post("/api/v1/transactions", json=body, headers=headers)
+    assert first.status_code == 201
+    assert (first.json["points"], first.json["balance"]) == (7, 2)
+    assert len(first.json["card_vouchers"]) == 1
+    again = client.post("/api/v1/transactions", json=body, headers=headers)
+    assert again.json == first.json
+    bad = client.post(
+        "/api/v1/transactions",
+        json={**body, "items": 0},
+        headers={**api.headers, "Idempotency-Key": "order-2"},
+    )
+    assert bad.status_code == 422

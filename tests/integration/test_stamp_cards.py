@@ -1,4 +1,5 @@
 """Stamp cards on the points ledger: filling, overflow, refunds, per item, switching, replays."""
+# ruff: noqa: F811  (fixtures imported from tests.fakes.wallet are parameters here)
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from loyalty.services.earn import earn, preview_earn
 from loyalty.services.rewards import redeem
 from loyalty.services.vouchers import use_voucher
 from tests import factories
+from tests.fakes.wallet import wallet_certs, wallet_settings  # noqa: F401  (fixtures)
 from tests.invariants import assert_ledger_consistent
 
 NOW = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
@@ -187,6 +189,46 @@ def test_refund_of_the_purchase_that_filled_the_card_cancels_its_unused_voucher(
     assert member.points_balance == 9  # back to the nine stamps before the refunded visit
     assert "not recovered" not in refund.description
     assert assert_ledger_consistent(session, member.id) == 9
+
+
+def test_undo_at_the_till_cancels_the_purchase_that_filled_the_card_and_its_voucher(
+    session, tenant, card, member
+):
+    from loyalty.services import undo
+
+    cashier = factories.actor_for(
+        factories.make_user(session, tenant, role=Role.STAFF, shop=tenant.shop),
+        Role.STAFF,
+        tenant.shop,
+    )
+    card.stamp_per = StampPer.ITEM
+    visit(session, member, "before", items=8)
+    filled = earn(
+        session,
+        member=member,
+        amount_cents=900,
+        items=3,
+        idempotency_key="filled",
+        actor=cashier,
+        shop=tenant.shop,
+        at=NOW,
+    )
+    assert filled.balance == 1
+    last = undo.undoable(
+        session, merchant=tenant.merchant, actor=cashier, shop=tenant.shop, now=NOW
+    )
+    assert last.id == filled.transaction_id  # the purchase, not the full card's row
+    undo.undo_last(
+        session,
+        merchant=tenant.merchant,
+        actor=cashier,
+        shop=tenant.shop,
+        idempotency_key="undo",
+        now=NOW + timedelta(minutes=1),
+    )
+    assert member.points_balance == 8
+    assert session.scalars(select(Voucher)).one().status == VoucherStatus.VOID
+    assert assert_ledger_consistent(session, member.id) == 8
 
 
 @pytest.mark.parametrize(
@@ -406,3 +448,22 @@ def test_the_bot_shows_the_stamp_grid_and_what_the_full_card_gives(session, tena
     rewards = chat.say("rewards")
     assert "a full card of 10 stamps gives Free coffee" in rewards
     assert chat.replies[0].buttons  # the menu, no redeem buttons to spend stamps on
+
+
+def test_wallet_passes_of_a_stamp_card_carry_its_grid(session, card, member, wallet_settings):
+    from loyalty.models import WalletPlatform
+    from wallet import apple, google
+    from wallet.content import card_content
+    from wallet.passes import pass_for
+
+    card.stamp_min_spend_cents = 300
+    for n in range(4):
+        visit(session, member, f"v{n}")
+    wallet_pass = pass_for(session, member, WalletPlatform.APPLE)
+    content = card_content(wallet_pass, settings=wallet_settings, secret_key=b"k")
+    assert content.stamp_card.grid == "●●●●○○○○○○"
+    assert "one stamp per visit of EUR 3.00 or more" in content.how_to_earn
+    front = apple.pass_json(content, wallet_settings)["storeCard"]
+    assert front["primaryFields"][0]["value"] == "4 of 10"
+    google_object = google.loyalty_object(content, wallet_settings, program_slug=card.slug)
+    assert google_object["loyaltyPoints"]["balance"] == {"string": "4/10"}

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from loyalty.models import StampPer
+from loyalty.services.stamps import StampCard
 from tests.fakes.wallet import (  # noqa: F401  (fixtures)
     PASS_TYPE_ID,
     TEAM_ID,
@@ -122,6 +124,27 @@ def test_store_card_shows_balance_tier_member_and_card(wallet_settings: WalletSe
     }  # fmt: skip
     back = {f["key"] for f in card["backFields"]}
     assert {"earn", "redeem", "shops", "member_page", "terms", "platform"} <= back
+
+
+STAMPS = StampCard(size=10, filled=3, reward="Free coffee", per=StampPer.VISIT)
+
+
+def test_a_stamp_card_pass_shows_the_grid_instead_of_points(
+    wallet_settings: WalletSettings,
+) -> None:
+    card = apple.pass_json(content(stamp_card=STAMPS), wallet_settings)["storeCard"]
+    assert card["primaryFields"] == [
+        {
+            "key": "balance",
+            "label": "STAMPS",
+            "value": "3 of 10",
+            "changeMessage": "Your card now has %@ stamps.",
+        }
+    ]
+    assert card["secondaryFields"] == [
+        {"key": "stamps", "label": "10 STAMPS: FREE COFFEE", "value": "●●●○○○○○○○"}
+    ]
+    assert [f["key"] for f in card["auxiliaryFields"]] == ["member", "card"]
 
 
 def test_barcode_is_the_signed_qr_token_with_the_card_number_as_alt_text(

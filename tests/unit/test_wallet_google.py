@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime
 
 from google.auth import jwt as google_jwt
 
+from loyalty.models import StampPer
+from loyalty.services.stamps import StampCard
 from tests.fakes.wallet import wallet_certs, wallet_settings  # noqa: F401
 from tests.unit.test_wallet_apple import TOKEN, content
 from wallet import google
@@ -33,6 +35,19 @@ def test_object_carries_account_balance_tier_and_the_signed_qr_token(
         "type": "QR_CODE", "value": TOKEN, "alternateText": "1234 5678 9012",
     }  # fmt: skip
     assert body["textModulesData"] == [{"id": "tier", "header": "Tier", "body": "Gold"}]
+
+
+def test_a_stamp_card_object_shows_stamps_and_the_grid(wallet_settings: WalletSettings) -> None:
+    card = StampCard(size=10, filled=9, reward="Free coffee", per=StampPer.ITEM)
+    body = google.loyalty_object(content(stamp_card=card), wallet_settings, program_slug="dupont")
+    assert body["loyaltyPoints"] == {"label": "Stamps", "balance": {"string": "9/10"}}
+    assert body["textModulesData"] == [
+        {
+            "id": "stamps",
+            "header": "Stamp card",
+            "body": "●●●●●●●●●○\n9 of 10 stamps: 1 more stamp for Free coffee.",
+        }
+    ]
 
 
 def test_closed_members_cards_become_inactive(wallet_settings: WalletSettings) -> None:

@@ -138,6 +138,12 @@ class EarnCreate(Request):
     shop_id: Id | None = None
     order_reference: text(64) | None = Field(None, description="Your receipt or order number.")
     lines: list[BasketLine] = Field(default_factory=list, max_length=200)
+    items: int | None = Field(
+        None,
+        ge=1,
+        le=999,
+        description="Items bought: the stamps of a per-item stamp card (ignored for points).",
+    )
 
 
 class RefundCreate(Request):
@@ -178,6 +184,10 @@ class EarnResult(Response):
     promotions: list[str]
     free_items: list[str]
     new_tier: str | None
+    card_vouchers: list[str] = Field(
+        default_factory=list,
+        description="Stamp cards: codes of the vouchers of the cards this purchase filled.",
+    )
 
 
 class RefundResult(Response):

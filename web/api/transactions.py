@@ -50,11 +50,14 @@ def create_earn(body: schemas.EarnCreate) -> schemas.EarnResult:
         actor=api_actor(),
         shop=shop_or_404(body.shop_id),
         basket=basket(body.lines),
+        items=body.items,
         reference_type=present.ORDER_REFERENCE if body.order_reference else None,
         reference_id=body.order_reference,
         description=description,
     )
-    if result.replayed:  # the ledger row is an earlier one: show it as it was written
+    # An earlier ledger row, or a stamp card that filled (the row's balance is before the full
+    # card was spent): show the row as it was written.
+    if result.replayed or result.card_vouchers:
         transaction = present.transaction(db.session.get(LoyaltyTransaction, result.transaction_id))
     else:  # just written: what it holds is known, no need to read it back
         transaction = schemas.Transaction(
@@ -78,6 +81,7 @@ def create_earn(body: schemas.EarnCreate) -> schemas.EarnResult:
         promotions=list(result.promotions),
         free_items=list(result.free_items),
         new_tier=result.new_tier,
+        card_vouchers=list(result.card_vouchers),
     )
 
 

@@ -62,12 +62,12 @@ EXPIRY_LABELS = {
 
 
 KIND_LABELS = {
-    ProgramKind.POINTS: "Points on every euro spent",
-    ProgramKind.STAMPS: "Stamp card (e.g. buy 9, get the 10th free)",
+    ProgramKind.POINTS: "Points per euro",
+    ProgramKind.STAMPS: "Stamp card",
 }
 STAMP_PER_LABELS = {
-    StampPer.VISIT: "One stamp per visit",
-    StampPer.ITEM: "One stamp per item bought (counted at the till)",
+    StampPer.VISIT: "One per visit",
+    StampPer.ITEM: "One per item bought",
 }
 
 
@@ -95,7 +95,8 @@ class ProgrammeForm(FlaskForm):
         "Programme type",
         choices=[SelectChoice(k.value, KIND_LABELS[k]) for k in ProgramKind],
         validate_choice=False,  # the service says which values exist, with a clear message
-        description="Switching between points and stamps is possible while no member holds any.",
+        description="A stamp card: e.g. buy 9, get the 10th free. Switching is possible while "
+        "no member holds points or stamps.",
     )
     stamp_card_size = IntegerField(
         "Stamps for a full card",
@@ -107,6 +108,7 @@ class ProgrammeForm(FlaskForm):
         "Stamps given",
         choices=[SelectChoice(p.value, STAMP_PER_LABELS[p]) for p in StampPer],
         validate_choice=False,
+        description="Per item: the cashier types the number of items at the till.",
     )
     stamp_reward_id = SelectField(
         "A full card gives",
