@@ -50,7 +50,9 @@ class StampCard:
     """What the member's current card looks like, for every surface that shows it."""
 
     size: int
-    filled: int  # stamps on the current card (can reach `size` only while a reward waits)
+    # Stamps on the current card: `size` or more only while a full card waits (its reward out
+    # of stock, or its voucher cancelled) for the next purchase to complete it.
+    filled: int
     reward: str  # what a full card gives
     per: StampPer
 
@@ -71,7 +73,7 @@ class StampCard:
 
     @property
     def summary(self) -> str:
-        """'3 of 10 stamps: 7 more for a free coffee.'"""
+        """'3 of 10 stamps: 7 more stamps for Free coffee.'"""
         if self.to_go == 0:
             return (
                 f"{self.size} of {self.size} stamps: the card is full, {self.reward} is on its way."
@@ -80,10 +82,10 @@ class StampCard:
         return f"{self.filled} of {self.size} stamps: {more} for {self.reward}."
 
 
-def after(card: StampCard, stamps: int) -> str:
-    """What a purchase of `stamps` would do to the card, in the cashier's words."""
-    total = card.filled + stamps
-    gained = "1 stamp" if stamps == 1 else f"{stamps} stamps"
+def after(card: StampCard, count: int) -> str:
+    """What a purchase of `count` stamps would do to the card, in the cashier's words."""
+    total = card.filled + count
+    gained = "1 stamp" if count == 1 else f"{count} stamps"
     if total < card.size:
         return f"+{gained} → {total} of {card.size}"
     full, left = divmod(total, card.size)
