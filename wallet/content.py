@@ -9,6 +9,7 @@ from decimal import Decimal
 from loyalty import offerings
 from loyalty.identity import format_card_number
 from loyalty.models import LoyaltyMember, MemberStatus, Merchant, WalletPass
+from loyalty.money import euros
 from loyalty.offerings import Feature
 from loyalty.services import membership
 from loyalty.services.lookup import qr_token
@@ -123,7 +124,7 @@ def card_content(
         minimum = program.stamp_min_spend_cents
         how_to_earn = (
             f"Collect one stamp per {each}"
-            + (f" of {program.currency} {minimum / 100:.2f} or more" if minimum else "")
+            + (f" of {euros(minimum, program.currency)} or more" if minimum else "")
             + f" at {merchant.name}. Show this card's QR code at the till before you pay."
         )
         how_to_redeem = (

@@ -462,7 +462,7 @@ def test_wallet_passes_of_a_stamp_card_carry_its_grid(session, card, member, wal
     wallet_pass = pass_for(session, member, WalletPlatform.APPLE)
     content = card_content(wallet_pass, settings=wallet_settings, secret_key=b"k")
     assert content.stamp_card.grid == "●●●●○○○○○○"
-    assert "one stamp per visit of EUR 3.00 or more" in content.how_to_earn
+    assert "one stamp per visit of €3.00 or more" in content.how_to_earn
     front = apple.pass_json(content, wallet_settings)["storeCard"]
     assert front["primaryFields"][0]["value"] == "4 of 10"
     google_object = google.loyalty_object(content, wallet_settings, program_slug=card.slug)
