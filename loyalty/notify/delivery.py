@@ -22,8 +22,9 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from loyalty.db import is_postgres, utcnow
 from loyalty.models import Campaign, OutboxChannel, OutboxMessage, OutboxStatus
@@ -57,7 +58,8 @@ class DeliveryPolicy:
     backoff_cap: float = 3600.0
     lease: timedelta = timedelta(minutes=5)
     batch: int = 200
-    chunk: int = 20  # messages checked together and committed together (see deliver_batch)
+    chunk: int = 20  # messages committed together (see deliver_batch)
+    check: int = 100  # messages checked together on an unthrottled channel (see check_size)
     commit_after: float = 0.5  # seconds: a rate-limited chunk holds what it sends in this time
     concurrency: int = 4  # sends in parallel, for senders marked `concurrent`
     quiet_hours: rules.QuietHours | None = rules.DEFAULT_QUIET_HOURS
@@ -174,6 +176,14 @@ class Deliverer:
         fits = int(bucket.rate * self.policy.lease.total_seconds() / 2)
         return max(1, min(self.policy.batch, fits))
 
+    def check_size(self, channel: OutboxChannel) -> int:
+        """Messages checked together just before they are sent: on an unthrottled channel a
+        few chunks' worth (sent within a fraction of a second of the check), on a paced one a
+        single chunk, so that the check stays as close to each send as before."""
+        if channel in self.limits:
+            return self.chunk_size(channel)
+        return max(self.policy.chunk, self.policy.check)
+
     def chunk_size(self, channel: OutboxChannel) -> int:
         """Messages checked and committed together: fewer on a slow (rate-limited) channel, so
         that a chunk is done within `commit_after` seconds and a kill re-sends little."""
@@ -207,13 +217,14 @@ class Deliverer:
         counts: dict[OutboxStatus, int],
         pool: Executor | None = None,
     ) -> int:
-        """Send a claimed batch chunk by chunk; returns how many messages were handled.
+        """Send a claimed batch group by group; returns how many messages were handled.
 
-        The rules are checked for a chunk just before it is sent (a few queries for the chunk,
-        not per message), and its outcomes are committed together. When the sender allows it,
-        a chunk's sends go out on the pool (still paced by the rate limit) while the previous
-        chunk's outcomes are committed, so the provider never waits for our database. A kill
-        re-sends at most the two chunks in flight.
+        The rules are checked for a group just before it is sent (a few queries for the group,
+        not per message: `check_size`), then its messages go out chunk by chunk and each
+        chunk's outcomes are committed together (with the group's skips and holds). When the
+        sender allows it, a chunk's sends go out on the pool (still paced by the rate limit)
+        while the previous chunk's outcomes are committed, so the provider never waits for our
+        database. A kill re-sends at most the two chunks in flight.
         """
         handled = 0
         pending = claimed
@@ -222,24 +233,35 @@ class Deliverer:
             if self.stopping():
                 self.release(session, pending)
                 break
-            chunk = pending[: self.chunk_size(pending[0].channel)]
-            pending = pending[len(chunk) :]
-            handled += len(chunk)
-            to_send = self.check_chunk(session, chunk, counts)
-            parallel = pool is not None and all(
-                getattr(self.senders[m.channel], "concurrent", False) for m in to_send
-            )
-            if parallel:
-                # Threads get detached copies: the session stays on this thread.
-                futures = [pool.submit(self.send, detached(m)) for m in to_send]  # type: ignore[union-attr]
+            group = pending[: self.check_size(pending[0].channel)]
+            pending = pending[len(group) :]
+            handled += len(group)
+            to_send = self.check_chunk(session, group, counts)
+            size = self.chunk_size(group[0].channel)
+            for start in range(0, len(to_send), size):
+                if start and self.stopping():
+                    if in_flight is not None:
+                        self.finish(session, *in_flight, counts)
+                        in_flight = None
+                    self.release(session, to_send[start:] + pending)
+                    return handled - (len(to_send) - start)  # handed back: not handled
+                chunk = to_send[start : start + size]
+                parallel = pool is not None and all(
+                    getattr(self.senders[m.channel], "concurrent", False) for m in chunk
+                )
+                if parallel:
+                    # Threads get detached copies: the session stays on this thread.
+                    futures = [pool.submit(self.send, detached(m)) for m in chunk]  # type: ignore[union-attr]
+                    if in_flight is not None:
+                        self.finish(session, *in_flight, counts)
+                    in_flight = (chunk, futures)
+                    continue
                 if in_flight is not None:
                     self.finish(session, *in_flight, counts)
-                in_flight = (to_send, futures)
-                continue
-            if in_flight is not None:
-                self.finish(session, *in_flight, counts)
-                in_flight = None
-            self.finish(session, to_send, [self.send(m) for m in to_send], counts)
+                    in_flight = None
+                self.finish(session, chunk, [self.send(m) for m in chunk], counts)
+            if not to_send:
+                session.commit()  # the group's skips and holds
         if in_flight is not None:
             self.finish(session, *in_flight, counts)
         return handled
@@ -267,6 +289,9 @@ class Deliverer:
                 zone = zones.get(message.merchant_id, rules.UTC)
                 status = self.check(session, message, refused.get(message.id), zone, known)
                 if status is False:
+                    # The rendered text is stored with the outcome (`write_outcomes`), not by a
+                    # flush of its own (a bonus or voucher was committed by `check` already).
+                    set_committed_value(message, "payload", message.payload)
                     to_send.append(message)
                 elif status is not None:
                     counts[status] = counts.get(status, 0) + 1
@@ -279,7 +304,11 @@ class Deliverer:
         outcomes: list[Future[Outcome]] | list[Outcome],
         counts: dict[OutboxStatus, int],
     ) -> None:
-        """Record a chunk's outcomes and commit them (and the chunk's skips and holds)."""
+        """Record a chunk's outcomes and commit them (and the group's skips and holds).
+
+        The outcomes go out as one UPDATE by id for the whole chunk (an executemany, one round
+        trip) instead of the session's flush of each changed message.
+        """
         for message, result in zip(messages, outcomes, strict=True):
             outcome = result.result() if isinstance(result, Future) else result
             if outcome.payload is not None:
@@ -288,6 +317,7 @@ class Deliverer:
             if outcome.opt_out:
                 rules.record_opt_out(session, message, self.clock())
             counts[message.status] = counts.get(message.status, 0) + 1
+        write_outcomes(session, messages)
         session.commit()
 
     def release(self, session: Session, messages: list[OutboxMessage]) -> None:
@@ -382,6 +412,30 @@ def detached(message: OutboxMessage) -> OutboxMessage:
         dedupe_key=message.dedupe_key,
         attempts=message.attempts,
     )
+
+
+RECORDED = ("status", "provider_id", "last_error", "next_attempt_at", "sent_at", "payload")
+_OUTCOME_UPDATE = (
+    OutboxMessage.__table__.update()  # type: ignore[attr-defined]
+    .where(OutboxMessage.__table__.c.id == bindparam("_id"))  # type: ignore[attr-defined]
+    .values({name: bindparam(name) for name in RECORDED})
+)
+
+
+def write_outcomes(session: Session, messages: list[OutboxMessage]) -> None:
+    """Write the recorded fields of these messages in one executemany UPDATE, and tell the
+    session they are stored (so its flush does not write each message again)."""
+    if not messages:
+        return
+    rows = [
+        {"_id": message.id, **{name: getattr(message, name) for name in RECORDED}}
+        for message in messages
+    ]
+    with session.no_autoflush:
+        session.execute(_OUTCOME_UPDATE, rows)
+    for message in messages:
+        for name in RECORDED:
+            set_committed_value(message, name, getattr(message, name))
 
 
 def record(message: OutboxMessage, outcome: Outcome, now: datetime, policy: DeliveryPolicy) -> None:
