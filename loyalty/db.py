@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, registry, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -78,6 +80,29 @@ def configure_sqlite(engine: Engine) -> None:
         # SQLite has no row locks: take the write lock at BEGIN so that two processes never
         # both read a balance and then both write it (the stand-in for SELECT ... FOR UPDATE).
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def ping_when_idle(engine: Engine, idle: float) -> None:
+    """Check a pooled connection before use (as `pool_pre_ping` does) only when it has sat
+    unused for more than `idle` seconds: a busy web worker's connections were in use a moment
+    ago and cost no extra round trip per request, while one left idle since before a database
+    restart is found dead and replaced before a request uses it. A connection that dies while
+    it is in use, or in the last `idle` seconds, fails its request (a 503 to retry, web/errors).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy) -> None:
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since < idle:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool replaces the connection and tries again
+            raise DisconnectionError(f"database connection lost: {exc}") from exc
 
 
 def make_engine(url: str, **kwargs) -> Engine:

@@ -10,7 +10,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from loyalty.db import configure_sqlite
+from loyalty.db import configure_sqlite, ping_when_idle
 from loyalty.identity import format_card_number
 from loyalty.money import euros
 from web import config as config_module
@@ -65,6 +65,8 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine)
+        if app.config.get("DB_PING_AFTER_IDLE") is not None:
+            ping_when_idle(db.engine, app.config["DB_PING_AFTER_IDLE"])
     migrate.init_app(
         app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True
     )

@@ -55,7 +55,9 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, Any]:
         "LOYALTY_ENV": "production" if production else "development",
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL")),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
+        # Pooled connections idle longer than this are checked before use (loyalty.db).
+        "DB_PING_AFTER_IDLE": float(env.get("DB_PING_AFTER_IDLE", "1")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _flag(env, "SECURE_COOKIES", production),
@@ -96,6 +98,7 @@ def test_config(database_uri: str) -> dict[str, Any]:
         WTF_CSRF_ENABLED=False,
         RATELIMIT_ENABLED=False,
         SQLALCHEMY_ENGINE_OPTIONS={},
+        DB_PING_AFTER_IDLE=None,
         UPLOAD_FOLDER=tempfile.mkdtemp(prefix="loyalty-test-uploads-"),
         MEMBER_IMPORT_DIR=tempfile.mkdtemp(prefix="loyalty-test-imports-"),
     )
