@@ -88,6 +88,14 @@ class RewardOutOfStock(LoyaltyError):
     code = "reward_out_of_stock"
 
 
+class RewardLimitReached(LoyaltyError):
+    """The member already redeemed this reward as often as its limit allows (once per member,
+    or once per month, year or N days); nothing was spent. `detail` says when it can be
+    redeemed again."""
+
+    code = "reward_limit_reached"
+
+
 class VoucherNotUsable(LoyaltyError):
     code = "voucher_not_usable"
 

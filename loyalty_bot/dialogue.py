@@ -28,12 +28,12 @@ from loyalty.errors import (
     InvalidInput,
     LoyaltyError,
     MemberNotActive,
+    RewardLimitReached,
     RewardOutOfStock,
     RewardUnavailable,
 )
 from loyalty.identity import format_card_number, normalize_email, normalize_phone
 from loyalty.models import (
-    CUSTOM_REWARD_TYPES,
     ChannelIdentity,
     ChannelKind,
     Conversation,
@@ -53,10 +53,12 @@ from loyalty.services import (
     audit,
     enroll,
     gdpr,
+    ladder,
     lookup,
     member_access,
     membership,
     pending,
+    reward_limits,
     rewards,
     stamps,
     tiers,
@@ -64,6 +66,7 @@ from loyalty.services import (
 )
 from loyalty.services.actors import Actor
 from loyalty.services.promotions import active_promotions
+from loyalty.services.reward_limits import LimitHit
 from loyalty_bot import keywords
 from loyalty_bot.messages import LANGUAGE_NAMES, LANGUAGES, text
 from wallet.links import links_for
@@ -628,6 +631,7 @@ class _Turn:
             upcoming = self._next_tier()
             if upcoming is not None:
                 parts.append(self.t("next_tier", points=upcoming[1], tier=upcoming[0]))
+        parts += self._ladder_lines()
         for held in pending.pending_by_date(self.session, member_id=member.id, limit=1):
             parts.append(self.t("pending", points=held.points, date=self._date(held.available_at)))
         expiring = member_access.next_expiry(self.session, member=member, now=self.now)
@@ -684,6 +688,35 @@ class _Turn:
         )
         return [Reply("\n".join([text, *self._stamp_lines(stamp_card)]), self._menu())]
 
+    def _ladder_lines(self) -> list[str]:
+        """The next reward on the ladder and, in Telegram, a progress bar towards it."""
+        assert self.member is not None
+        steps = ladder.ladder_for(self.session, member=self.member, now=self.now)
+        upcoming = steps.next
+        if upcoming is None:
+            if not steps.ready:
+                return []
+            return [self.t("reward_ready", reward=steps.ready[-1].reward.name)]
+        line = self.t("next_reward", reward=upcoming.reward.name, points=steps.points_to_next)
+        if self.sms:
+            return [line]
+        filled = steps.progress_percent // 10
+        return [f"{line}\n{'▓' * filled}{'░' * (10 - filled)} {steps.progress_percent}%"]
+
+    def _used_reply(self, hit: LimitHit) -> Reply:
+        if hit.again_at is None:
+            text = self.t(
+                "reward_used_once", reward=hit.reward.name, date=self._date(hit.last_redeemed_at)
+            )
+        else:
+            text = self.t(
+                "reward_used_until",
+                reward=hit.reward.name,
+                date=self._date(hit.last_redeemed_at),
+                again=self._date(hit.again_at),
+            )
+        return Reply(text, self._menu())
+
     def _next_tier(self) -> tuple[str, int] | None:
         assert self.program is not None
         assert self.member is not None
@@ -732,10 +765,7 @@ class _Turn:
 
     def _catalogue(self) -> list[Reward]:
         assert self.program is not None
-        query = select(Reward).where(Reward.program_id == self.program.id, Reward.active.is_(True))
-        if not offerings.has(self.program.merchant, Feature.CUSTOM_REWARDS):
-            query = query.where(Reward.type.not_in(CUSTOM_REWARD_TYPES))
-        return list(self.session.scalars(query.order_by(Reward.points_cost, Reward.name)))
+        return rewards.offered_rewards(self.session, program=self.program)
 
     def list_rewards(self) -> list[Reply]:
         missing = self._needs_member()
@@ -749,11 +779,22 @@ class _Turn:
         catalogue = self._catalogue()
         if not catalogue:
             return [Reply(self.t("rewards_none", program=self.program.name), self._menu())]
-        affordable = {r.id for r in rewards.affordable_rewards(self.session, member=self.member)}
+        affordable = {
+            r.id for r in rewards.affordable_rewards(self.session, member=self.member, now=self.now)
+        }
+        used = reward_limits.limit_hits(
+            self.session, member=self.member, rewards=catalogue, now=self.now
+        )
         lines = [self.t("rewards_head", points=self.member.points_balance)]
         for number, reward in enumerate(catalogue, 1):
             mark = "*" if reward.id in affordable else " "
-            lines.append(f"{number}.{mark}{reward.name} - {reward.points_cost}")
+            line = f"{number}.{mark}{reward.name} - {reward.points_cost}"
+            hit = used.get(reward.id)
+            if hit is not None and hit.again_at is None:
+                line += f" ({self.t('used_mark')})"
+            elif hit is not None and hit.again_at is not None:
+                line += f" ({self.t('used_until_mark', again=self._date(hit.again_at))})"
+            lines.append(line)
         lines.append(self.t("rewards_foot" if affordable else "rewards_foot_none"))
         self.conversation.data = {"rewards": [r.id for r in catalogue]}
         buttons = [
@@ -775,6 +816,11 @@ class _Turn:
         reward = self._reward_named(argument)
         if reward is None:
             return [Reply(self.t("redeem_which"), self._menu())]
+        hit = reward_limits.limit_hits(
+            self.session, member=self.member, rewards=[reward], now=self.now
+        ).get(reward.id)
+        if hit is not None:
+            return [self._used_reply(hit)]
         if self.member.points_balance < reward.points_cost:
             return [self._not_enough(reward)]
         self._set_state(
@@ -850,6 +896,13 @@ class _Turn:
         except InsufficientPoints:
             self.session.refresh(self.member)
             return [self._not_enough(reward)]
+        except RewardLimitReached:
+            hit = reward_limits.limit_hits(
+                self.session, member=self.member, rewards=[reward], now=self.now
+            ).get(reward.id)
+            if hit is None:  # freed in the meantime (a cancelled voucher): say it plainly
+                return [Reply(self.t("reward_gone", reward=reward.name), self._menu())]
+            return [self._used_reply(hit)]
         except (RewardOutOfStock, RewardUnavailable):
             return [Reply(self.t("reward_gone", reward=reward.name), self._menu())]
         except MemberNotActive:

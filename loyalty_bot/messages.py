@@ -270,6 +270,32 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "fr": "Désolé, {reward} n'est plus disponible. Envoyez CADEAUX pour les autres.",
         "de": "{reward} ist leider nicht mehr verfügbar. Senden Sie PRAEMIEN für die anderen.",
     },
+    "reward_used_once": {
+        "en": "You already redeemed {reward} on {date}: once per member. Send REWARDS for others.",
+        "fr": "Vous avez déjà échangé {reward} le {date} : une fois par membre. Voir CADEAUX.",
+        "de": "Sie haben {reward} am {date} bereits eingelöst: einmal pro Mitglied. Siehe PRAEMIEN.",
+    },
+    "reward_used_until": {
+        "en": "You already redeemed {reward} on {date}. You can redeem it again from {again}.",
+        "fr": "Vous avez déjà échangé {reward} le {date}. À nouveau possible dès le {again}.",
+        "de": "Sie haben {reward} am {date} bereits eingelöst. Ab {again} wieder einlösbar.",
+    },
+    "used_mark": {"en": "used", "fr": "déjà utilisé", "de": "bereits eingelöst"},
+    "used_until_mark": {
+        "en": "used, again from {again}",
+        "fr": "utilisé, à nouveau dès le {again}",
+        "de": "eingelöst, wieder ab {again}",
+    },
+    "next_reward": {
+        "en": "Next reward: {reward} in {points} pts.",
+        "fr": "Prochain cadeau : {reward} dans {points} pts.",
+        "de": "Nächste Prämie: {reward} in {points} Pkt.",
+    },
+    "reward_ready": {
+        "en": "Ready to redeem: {reward}.",
+        "fr": "Prêt à échanger : {reward}.",
+        "de": "Einlösbar: {reward}.",
+    },
     "history_none": {
         "en": "No points movements yet.",
         "fr": "Pas encore de mouvement de points.",

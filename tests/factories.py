@@ -18,6 +18,7 @@ from loyalty.models import (
     LoyaltyTier,
     Merchant,
     Offering,
+    RedemptionLimit,
     Reward,
     RewardType,
     Role,
@@ -160,6 +161,8 @@ def make_reward(
     type: RewardType = RewardType.DISCOUNT_FIXED,
     value: int | None = 500,
     name: str = "€5 off",
+    limit: RedemptionLimit = RedemptionLimit.REPEATABLE,
+    limit_days: int | None = None,
 ) -> Reward:
     reward = Reward(
         merchant_id=tenant.merchant.id,
@@ -169,6 +172,8 @@ def make_reward(
         points_cost=cost,
         value=value,
         stock=stock,
+        redemption_limit=limit,
+        limit_days=limit_days,
     )
     session.add(reward)
     session.flush()

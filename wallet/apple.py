@@ -46,6 +46,11 @@ def _front_fields(content: CardContent) -> dict[str, list[dict[str, Any]]]:
     paid = _membership_fields(content)
     stamp_card = content.stamp_card
     if stamp_card is None:
+        secondary = [member]
+        if content.next_reward:
+            # "Next reward: Croissant in 40 pts" split into the field's label and value.
+            label, _, value = content.next_reward.partition(": ")
+            secondary.append({"key": "next_reward", "label": label.upper(), "value": value})
         return {
             "primaryFields": [
                 {
@@ -56,7 +61,7 @@ def _front_fields(content: CardContent) -> dict[str, list[dict[str, Any]]]:
                     "changeMessage": "You now have %@ points.",
                 }
             ],
-            "secondaryFields": [member],
+            "secondaryFields": secondary,
             "auxiliaryFields": [card, *paid],
         }
     return {

@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from sqlalchemy.orm import object_session
+
 from loyalty import offerings
 from loyalty.identity import format_card_number
 from loyalty.models import LoyaltyMember, MemberStatus, Merchant, WalletPass
 from loyalty.money import euros
 from loyalty.offerings import Feature
 from loyalty.services import membership
+from loyalty.services.ladder import ladder_for
 from loyalty.services.lookup import qr_token
 from loyalty.services.stamps import StampCard, card_of
 from wallet.config import WalletSettings
@@ -56,6 +59,7 @@ class CardContent:
     membership_expires_at: datetime | None = None
     membership_lapsed: bool = False
     stamp_card: StampCard | None = None  # a stamp-card programme: the grid replaces points
+    next_reward: str | None = None  # "Next reward: Croissant in 40 pts" (the reward ladder)
 
     @property
     def membership_text(self) -> str | None:
@@ -141,6 +145,8 @@ def card_content(
             "Exchange your points for rewards at the till: the cashier scans this card and "
             "tells you what you can choose. Rewards and vouchers are listed on your member page."
         )
+    session = object_session(member)
+    ladder = ladder_for(session, member=member) if session is not None else None
     return CardContent(
         serial_number=wallet_pass.serial_number,
         authentication_token=wallet_pass.authentication_token,
@@ -163,6 +169,7 @@ def card_content(
         voided=member.status != MemberStatus.ACTIVE,
         **_membership(member),
         stamp_card=stamp_card,
+        next_reward=ladder.headline() if ladder is not None else None,
     )
 
 

@@ -126,10 +126,14 @@ def _balance(content: CardContent) -> dict[str, Any]:
 
 
 def _text_modules(content: CardContent) -> list[dict[str, str]]:
-    if content.stamp_card is None:
-        return [{"id": "tier", "header": "Tier", "body": content.tier or "Member"}]
-    card = content.stamp_card
-    return [{"id": "stamps", "header": "Stamp card", "body": f"{card.grid}\n{card.summary}"}]
+    if content.stamp_card is not None:
+        card = content.stamp_card
+        return [{"id": "stamps", "header": "Stamp card", "body": f"{card.grid}\n{card.summary}"}]
+    modules = [{"id": "tier", "header": "Tier", "body": content.tier or "Member"}]
+    if content.next_reward:
+        header, _, body = content.next_reward.partition(": ")
+        modules.append({"id": "next_reward", "header": header, "body": body})
+    return modules
 
 
 def loyalty_object(

@@ -36,6 +36,7 @@ STATUS_FOR_DOMAIN_ERROR: dict[type[domain.LoyaltyError], int] = {
     domain.InsufficientPoints: 409,
     domain.RewardUnavailable: 409,
     domain.RewardOutOfStock: 409,
+    domain.RewardLimitReached: 409,
     domain.VoucherNotUsable: 409,
     domain.MemberNotActive: 409,
     domain.NothingToReverse: 409,

@@ -48,6 +48,7 @@ from loyalty.models.promotions import Promotion, PromotionRedemption, PromotionT
 from loyalty.models.referrals import Referral, ReferralStatus
 from loyalty.models.rewards import (
     CUSTOM_REWARD_TYPES,
+    RedemptionLimit,
     Reward,
     RewardType,
     Voucher,
@@ -100,6 +101,7 @@ __all__ = [
     "Promotion",
     "PromotionRedemption",
     "PromotionType",
+    "RedemptionLimit",
     "Referral",
     "ReferralStatus",
     "RefundShortfall",

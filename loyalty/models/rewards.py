@@ -23,6 +23,16 @@ class RewardType(enum.StrEnum):
 CUSTOM_REWARD_TYPES = frozenset({RewardType.FREE_ITEM, RewardType.CUSTOM})
 
 
+class RedemptionLimit(enum.StrEnum):
+    """How often one member may redeem a reward. Periods are the merchant's calendar."""
+
+    REPEATABLE = "repeatable"  # as often as the points allow
+    ONCE = "once"  # once per member, ever
+    MONTH = "month"  # once per calendar month
+    YEAR = "year"  # once per calendar year
+    DAYS = "days"  # once every `limit_days` days (rolling)
+
+
 class VoucherStatus(enum.StrEnum):
     ISSUED = "issued"
     USED = "used"
@@ -36,6 +46,10 @@ class Reward(Base):
         CheckConstraint("points_cost > 0", name="cost_positive"),
         CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
         CheckConstraint("validity_days > 0", name="validity_positive"),
+        CheckConstraint(
+            "(redemption_limit = 'days') = (limit_days IS NOT NULL AND limit_days > 0)",
+            name="limit_days_with_rule",
+        ),
         Index("ix_rewards_program_active", "program_id", "active"),
     )
 
@@ -52,6 +66,10 @@ class Reward(Base):
     stock: Mapped[int | None]  # None: unlimited
     validity_days: Mapped[int] = mapped_column(default=30)
     active: Mapped[bool] = mapped_column(default=True)
+    redemption_limit: Mapped[RedemptionLimit] = mapped_column(
+        str_enum(RedemptionLimit), default=RedemptionLimit.REPEATABLE
+    )
+    limit_days: Mapped[int | None]  # only for RedemptionLimit.DAYS
     # The reward's picture, relative to the upload folder (services/images.py); None: no picture.
     image_file: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -62,6 +80,7 @@ class Voucher(Base):
     __table_args__ = (
         UniqueConstraint("merchant_id", "code"),
         Index("ix_vouchers_member_status", "member_id", "status"),
+        Index("ix_vouchers_member_reward", "member_id", "reward_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

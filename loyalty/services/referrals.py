@@ -80,7 +80,9 @@ def _chain_above(session: Session, member_id: int) -> set[int]:
     seen: set[int] = set()
     current = member_id
     while True:
-        referrer = session.scalar(select(Referral.referrer_id).where(Referral.referee_id == current))
+        referrer = session.scalar(
+            select(Referral.referrer_id).where(Referral.referee_id == current)
+        )
         if referrer is None or referrer in seen:
             return seen
         seen.add(referrer)

@@ -15,10 +15,17 @@ from sqlalchemy.orm import Session
 
 from loyalty import offerings
 from loyalty.errors import InvalidInput
-from loyalty.models import CUSTOM_REWARD_TYPES, Merchant, Reward, RewardType, Role
+from loyalty.models import (
+    CUSTOM_REWARD_TYPES,
+    Merchant,
+    RedemptionLimit,
+    Reward,
+    RewardType,
+    Role,
+)
 from loyalty.money import euros
 from loyalty.offerings import Feature
-from loyalty.services import audit, images
+from loyalty.services import audit, images, reward_limits
 from loyalty.services.actors import Actor
 from loyalty.services.merchants import program_of
 
@@ -46,6 +53,8 @@ class RewardDraft:
     stock: int | None = None  # None: unlimited
     validity_days: int = 30
     active: bool = True
+    redemption_limit: RedemptionLimit = RedemptionLimit.REPEATABLE
+    limit_days: int | None = None  # only for RedemptionLimit.DAYS
 
 
 def draft_of(reward: Reward) -> RewardDraft:
@@ -58,6 +67,8 @@ def draft_of(reward: Reward) -> RewardDraft:
         stock=reward.stock,
         validity_days=reward.validity_days,
         active=reward.active,
+        redemption_limit=RedemptionLimit(reward.redemption_limit),
+        limit_days=reward.limit_days,
     )
 
 
@@ -112,6 +123,7 @@ def _validated(draft: RewardDraft) -> RewardDraft:
                 )
         case _:
             value = None  # the item or the custom reward is described by its name
+    limit_days = reward_limits.validated_limit(draft.redemption_limit, draft.limit_days)
     return RewardDraft(
         name=name,
         type=draft.type,
@@ -121,6 +133,8 @@ def _validated(draft: RewardDraft) -> RewardDraft:
         stock=draft.stock,
         validity_days=draft.validity_days,
         active=draft.active,
+        redemption_limit=draft.redemption_limit,
+        limit_days=limit_days,
     )
 
 
@@ -142,6 +156,8 @@ def create_reward(
         stock=draft.stock,
         validity_days=draft.validity_days,
         active=draft.active,
+        redemption_limit=draft.redemption_limit,
+        limit_days=draft.limit_days,
     )
     session.add(reward)
     session.flush()
@@ -179,6 +195,8 @@ def update_reward(
     reward.stock = draft.stock
     reward.validity_days = draft.validity_days
     reward.active = draft.active
+    reward.redemption_limit = draft.redemption_limit
+    reward.limit_days = draft.limit_days
     session.flush()
     audit.record(
         session,
@@ -190,6 +208,7 @@ def update_reward(
         name=reward.name,
         points_cost=reward.points_cost,
         active=reward.active,
+        redemption_limit=reward.redemption_limit.value,
     )
     return reward
 

@@ -10,10 +10,17 @@ from sqlalchemy.orm import Session
 
 from loyalty import offerings
 from loyalty.db import utcnow
-from loyalty.errors import InsufficientPoints, NotFound, RewardOutOfStock, RewardUnavailable
+from loyalty.errors import (
+    InsufficientPoints,
+    NotFound,
+    RewardLimitReached,
+    RewardOutOfStock,
+    RewardUnavailable,
+)
 from loyalty.models import (
     CUSTOM_REWARD_TYPES,
     LoyaltyMember,
+    LoyaltyProgram,
     ProgramKind,
     Reward,
     Shop,
@@ -21,8 +28,9 @@ from loyalty.models import (
     Voucher,
 )
 from loyalty.offerings import Feature
-from loyalty.services import events, ledger
+from loyalty.services import events, ledger, reward_limits
 from loyalty.services.actors import SYSTEM, Actor
+from loyalty.services.calendar import zone_of
 
 # No 0/O or 1/I: codes are read aloud and typed at the till.
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -100,6 +108,15 @@ def redeem(
         raise RewardUnavailable(f"“{reward.name}” is no longer offered.")
     if reward.type in CUSTOM_REWARD_TYPES:
         offerings.require(member.program.merchant, Feature.CUSTOM_REWARDS)
+    # Under the member's lock: a second redemption of the same card waits here and then sees
+    # the first one's voucher.
+    hit = reward_limits.limit_hits(session, member=member, rewards=[reward], now=now).get(reward.id)
+    if hit is not None:
+        raise RewardLimitReached(
+            hit.message(zone_of(member.program.merchant), member.card_number),
+            reward_id=reward.id,
+            available_again_at=hit.again_at,
+        )
     available = ledger.spendable(session, member, now)
     if available < reward.points_cost:
         # Checked before touching stock, with a message that names the reward.
@@ -164,10 +181,21 @@ def redeem(
     return voucher
 
 
-def affordable_rewards(session: Session, *, member: LoyaltyMember) -> list[Reward]:
+def offered_rewards(session: Session, *, program: LoyaltyProgram) -> list[Reward]:
+    """The catalogue members see, cheapest first: active rewards the offering lets them redeem."""
+    query = select(Reward).where(Reward.program_id == program.id, Reward.active.is_(True))
+    if not offerings.has(program.merchant, Feature.CUSTOM_REWARDS):
+        query = query.where(Reward.type.not_in(CUSTOM_REWARD_TYPES))
+    return list(session.scalars(query.order_by(Reward.points_cost, Reward.name, Reward.id)))
+
+
+def affordable_rewards(
+    session: Session, *, member: LoyaltyMember, now: datetime | None = None
+) -> list[Reward]:
     """What the member could redeem right now: the same rules `redeem` applies."""
     if member.program.kind == ProgramKind.STAMPS:
         return []
+    now = now or utcnow()
     query = select(Reward).where(
         Reward.program_id == member.program_id,
         Reward.active.is_(True),
@@ -176,4 +204,6 @@ def affordable_rewards(session: Session, *, member: LoyaltyMember) -> list[Rewar
     )
     if not offerings.has(member.program.merchant, Feature.CUSTOM_REWARDS):
         query = query.where(Reward.type.not_in(CUSTOM_REWARD_TYPES))
-    return list(session.scalars(query.order_by(Reward.points_cost, Reward.name)))
+    found = list(session.scalars(query.order_by(Reward.points_cost, Reward.name)))
+    used = reward_limits.limit_hits(session, member=member, rewards=found, now=now)
+    return [reward for reward in found if reward.id not in used]

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from loyalty.models import ApiKey, ApiScope, LoyaltyTransaction, Offering
+from loyalty.models import ApiKey, ApiScope, LoyaltyTransaction, Offering, RedemptionLimit
 from loyalty.services import api_keys
 from loyalty.services.actors import Actor
 from tests import factories
@@ -153,6 +153,33 @@ def test_redeem_then_check_use_and_void_the_voucher(
     used = client.post(f"/api/v1/vouchers/{code}/use", json={}, headers=api.headers)
     assert used.status_code == 409
     assert used.json["code"] == "voucher_not_usable"
+
+
+def test_a_second_redemption_of_a_once_per_member_reward_is_a_stable_problem(
+    client, session: Session, api: ApiTenant
+) -> None:
+    member = factories.make_member(session, api.tenant)
+    reward = factories.make_reward(session, api.tenant, cost=10, limit=RedemptionLimit.MONTH)
+    client.post(
+        "/api/v1/transactions",
+        json={"member_id": member.id, "amount_cents": 3000},
+        headers=api.headers,
+    )
+    body = {"member_id": member.id, "reward_id": reward.id}
+    first = client.post("/api/v1/redemptions", json=body, headers=api.headers)
+    assert first.status_code == 201, first.json
+    rows = _ledger_rows(session, member.id)
+    second = client.post("/api/v1/redemptions", json=body, headers=api.headers)
+    assert second.status_code == 409
+    assert second.mimetype == "application/problem+json"
+    assert second.json["code"] == "reward_limit_reached"
+    assert second.json["type"].endswith("/api/v1/docs#problem-reward_limit_reached")
+    assert "once per calendar month" in second.json["detail"]
+    assert second.json["available_again_at"].startswith(("20", "21"))
+    assert _ledger_rows(session, member.id) == rows
+    listed = client.get("/api/v1/rewards", headers=api.headers).json["data"]
+    assert [(r["redemption_limit"], r["limit_days"]) for r in listed] == [("month", None)]
+    assert b"problem-reward_limit_reached" in client.get("/api/v1/docs").data
 
 
 def test_a_replayed_post_returns_the_first_answer_and_earns_once(

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from loyalty.models import LoyaltyTier, Offering, Reward, RewardType, Role
+from loyalty.models import LoyaltyTier, Offering, RedemptionLimit, Reward, RewardType, Role
 from tests import factories
 
 
@@ -188,6 +188,37 @@ def test_a_bad_picture_is_refused_and_the_reward_not_created(client, login_as, s
     assert answer.status_code == 422
     assert b"not a picture we can read" in answer.data
     assert count(session, Reward, tenant) == 0
+
+
+def test_the_reward_form_sets_how_often_a_member_may_redeem(client, login_as, session, tenant):
+    login_as(factories.make_user(session, tenant))
+    form = client.get("/backoffice/rewards/new").get_data(as_text=True)
+    assert "How often per member" in form
+    assert "Once per member per calendar month" in form
+    missing_n = client.post(
+        "/backoffice/rewards/new", data={**REWARD, "redemption_limit": "days", "limit_days": ""}
+    )
+    assert missing_n.status_code == 422
+    assert "For “once every N days”, enter N" in missing_n.get_data(as_text=True)
+    assert count(session, Reward, tenant) == 0
+    created = client.post(
+        "/backoffice/rewards/new", data={**REWARD, "redemption_limit": "days", "limit_days": "14"}
+    )
+    assert created.status_code == 302
+    reward = session.scalars(select(Reward).where(Reward.merchant_id == tenant.merchant.id)).one()
+    assert (reward.redemption_limit, reward.limit_days) == (RedemptionLimit.DAYS, 14)
+    assert "once every 14 days" in client.get("/backoffice/rewards").get_data(as_text=True)
+    edit = client.get(f"/backoffice/rewards/{reward.id}").get_data(as_text=True)
+    assert '<option selected value="days">' in edit
+    client.post(f"/backoffice/rewards/{reward.id}", data={**REWARD, "redemption_limit": "once"})
+    session.refresh(reward)
+    assert (reward.redemption_limit, reward.limit_days) == (RedemptionLimit.ONCE, None)
+    bogus = client.post(
+        f"/backoffice/rewards/{reward.id}", data={**REWARD, "redemption_limit": "x"}
+    )
+    assert bogus.status_code == 422
+    session.refresh(reward)
+    assert reward.redemption_limit == RedemptionLimit.ONCE
 
 
 def test_editing_a_reward_changes_stock_and_can_switch_it_off(client, login_as, session, tenant):

@@ -17,11 +17,13 @@ from loyalty.models import (
     LoyaltyTransaction,
     MemberStatus,
     OutboxMessage,
+    RedemptionLimit,
     Role,
     TransactionType,
 )
 from loyalty.services import corrections
 from loyalty.services.earn import earn
+from loyalty.services.rewards import redeem
 from tests import factories
 
 
@@ -43,6 +45,20 @@ def anna(session: Session, tenant: factories.Tenant) -> LoyaltyMember:
 
 def _audit(session: Session, action: str) -> list[AuditLog]:
     return list(session.scalars(select(AuditLog).where(AuditLog.action == action)))
+
+
+def test_member_page_shows_the_reward_ladder(client, manager, anna, session, tenant) -> None:
+    coffee = factories.make_reward(
+        session, tenant, cost=20, name="Coffee", limit=RedemptionLimit.ONCE
+    )
+    factories.make_reward(session, tenant, cost=100, name="Croissant box")
+    factories.make_reward(session, tenant, cost=250, name="Cake")
+    redeem(session, member=anna, reward=coffee, idempotency_key="coffee")
+    page = client.get(f"/backoffice/members/{anna.id}").get_data(as_text=True)
+    assert "Reward ladder" in page
+    assert "Next reward: <strong>Cake</strong> in 150 pts" in page  # 100 of 250
+    assert "✓ Coffee · 20 · used" in page
+    assert "★ Croissant box · 100 · within reach" in page
 
 
 def test_members_list_finds_a_member_by_name_prefix(client, manager, anna, session, tenant) -> None:

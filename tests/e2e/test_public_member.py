@@ -18,6 +18,7 @@ from loyalty.models import (
     LoyaltyMember,
     MemberStatus,
     OutboxMessage,
+    RedemptionLimit,
     Voucher,
     VoucherStatus,
 )
@@ -211,6 +212,32 @@ def test_redeem_gives_a_voucher_with_code_and_qr_that_the_till_accepts(
     )
     assert used.status == VoucherStatus.USED
     assert "Used" in text(client.get(f"/p/{tenant.program.slug}/vouchers/{voucher.code}"))
+
+
+def test_the_card_shows_the_reward_ladder_with_used_rewards(app, client, session, tenant, ann):
+    welcome = factories.make_reward(
+        session, tenant, cost=100, name="Welcome coffee", limit=RedemptionLimit.ONCE
+    )
+    factories.make_reward(session, tenant, cost=200, name="Croissant box")
+    factories.make_reward(session, tenant, cost=500, name="Birthday cake")
+    sign_in(app, client, session, ann)
+    client.post(
+        f"/p/{tenant.program.slug}/redeem", data={"reward_id": welcome.id, "key": "k-welcome1"}
+    )
+    page = text(client.get(f"/p/{tenant.program.slug}"))  # 150 points left
+    assert "Next reward: <strong>Croissant box</strong> in 50 pts" in page
+    assert 'max="100" value="75"' in page  # 150 of 200
+    assert page.count('data-state="used"') == 1
+    assert "once per member" in page
+    assert page.count('data-state="ready"') == 0  # 150 < 200
+    assert page.count('data-state="ahead"') == 2
+    again = client.post(
+        f"/p/{tenant.program.slug}/redeem",
+        data={"reward_id": welcome.id, "key": "k-welcome2"},
+        follow_redirects=True,
+    )
+    assert "can be redeemed once per member" in text(again)
+    assert len(session.scalars(select(Voucher)).all()) == 1
 
 
 def test_redeem_without_enough_points_explains_and_spends_nothing(

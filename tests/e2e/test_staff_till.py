@@ -19,6 +19,7 @@ from loyalty.models import (
     MemberStatus,
     Offering,
     OutboxMessage,
+    RedemptionLimit,
     RefundShortfall,
     RewardType,
     Role,
@@ -367,6 +368,34 @@ def test_redeem_refuses_when_balance_too_low(client, session, tenant, member, ca
     assert response.status_code == 409
     assert "costs 100 points; the card has 0" in response.json["detail"]
     assert ledger_count(session, member) == 0
+
+
+def test_a_second_redemption_of_a_once_per_member_reward_is_refused_at_the_till(
+    client, session, tenant, member, cashier
+):
+    fund(session, tenant, member)
+    reward = factories.make_reward(
+        session, tenant, cost=100, name="Welcome croissant", limit=RedemptionLimit.ONCE
+    )
+    first = post(
+        client, f"/staff/members/{member.id}/redeem", {"reward": reward.id, "idempotency_key": "r1"}
+    )
+    assert first.status_code == 200, first.json
+    page = client.get(f"/staff/members/{member.id}").get_data(as_text=True)
+    assert "Already redeemed:" in page
+    assert "Welcome croissant (once per member)" in page
+    rows = ledger_count(session, member)
+    # A second till tab still showing the button: the service refuses, as HTML and as JSON.
+    form = {"reward": reward.id, "idempotency_key": "r2"}
+    refused = post(client, f"/staff/members/{member.id}/redeem", form, as_json=False)
+    assert refused.status_code == 303
+    shown = client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "“Welcome croissant” can be redeemed once per member" in shown
+    answer = post(client, f"/staff/members/{member.id}/redeem", {**form, "idempotency_key": "r3"})
+    assert answer.status_code == 409
+    assert answer.json["code"] == "reward_limit_reached"
+    assert ledger_count(session, member) == rows
+    assert assert_ledger_consistent(session, member.id) == 200
 
 
 def test_redeem_refuses_an_out_of_stock_reward(client, session, tenant, member, cashier):

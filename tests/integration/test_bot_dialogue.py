@@ -19,6 +19,7 @@ from loyalty.models import (
     OutboxMessage,
     Promotion,
     PromotionType,
+    RedemptionLimit,
     Role,
     TransactionType,
     VoucherStatus,
@@ -443,3 +444,51 @@ def test_balance_says_until_when_a_paid_membership_runs_and_when_it_ran_out(sess
     assert "Membership valid until 02.03.2026." in chat.say("balance")
     chat.now = NOW + timedelta(days=400)
     assert "Membership expired on 02.03.2026: renew at the till (€30.00)" in chat.say("balance")
+
+
+def test_balance_names_the_next_reward_on_the_ladder_with_a_bar_in_telegram(session, tenant):
+    factories.make_reward(session, tenant, cost=20, name="Coffee")
+    factories.make_reward(session, tenant, cost=100, name="Croissant box")
+    chat = Chat(session)
+    join_by_telegram(session, tenant, chat)  # 25 points: Coffee reached, the box is next
+    reply = chat.say("balance")
+    assert "Next reward: Croissant box in 75 pts." in reply
+    assert "▓▓░░░░░░░░ 25%" in reply
+    sms = Chat(
+        session, channel=ChannelKind.SMS, address="+352621555777", merchant_id=tenant.merchant.id
+    )
+    sms.say("JOIN")
+    sms.say("oui")
+    text = sms.say("BALANCE")
+    assert "Next reward: Croissant box in 75 pts." in text
+    assert "▓" not in text  # SMS stays plain
+
+
+def test_a_once_per_member_reward_is_marked_used_and_refused_in_chat(session, tenant):
+    once = factories.make_reward(
+        session, tenant, cost=10, name="Welcome coffee", limit=RedemptionLimit.ONCE
+    )
+    monthly = factories.make_reward(
+        session, tenant, cost=5, name="Cookie", limit=RedemptionLimit.MONTH
+    )
+    chat = Chat(session)
+    member = join_by_telegram(session, tenant, chat)
+    chat.say(payload=f"redeem:{once.id}")
+    assert "Your voucher for Welcome coffee" in chat.say(payload="yes")
+    chat.say(payload=f"redeem:{monthly.id}")
+    assert "Your voucher for Cookie" in chat.say(payload="yes")
+    listing = chat.send("rewards")[0]
+    assert "Cookie - 5 (used, again from 01.04.2025)" in listing.text
+    assert "Welcome coffee - 10 (used)" in listing.text
+    assert listing.buttons == []  # 10 points left, but both rewards are used
+    refused = chat.say(payload=f"redeem:{once.id}")
+    assert refused.startswith("You already redeemed Welcome coffee on 03.03.2025: once per member")
+    session.refresh(member)
+    assert member.points_balance == 10
+    # A confirmation that arrives after another channel already redeemed it: the service refuses.
+    chat.conversation().state = dialogue.CONFIRM_REDEEM
+    chat.conversation().data = {"reward_id": monthly.id, "key": "late-confirm"}
+    assert "again from 01.04.2025" in chat.say(payload="yes")
+    session.refresh(member)
+    assert member.points_balance == 10
+    assert_ledger_consistent(session, member.id)

@@ -17,8 +17,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from loyalty.db import Base, make_engine
-from loyalty.errors import InsufficientPoints, LoyaltyError, RewardOutOfStock
-from loyalty.models import LoyaltyMember, LoyaltyTransaction, Reward, Voucher
+from loyalty.errors import InsufficientPoints, LoyaltyError, RewardLimitReached, RewardOutOfStock
+from loyalty.models import LoyaltyMember, LoyaltyTransaction, RedemptionLimit, Reward, Voucher
 from loyalty.services.earn import earn
 from loyalty.services.rewards import redeem
 from tests import factories
@@ -59,6 +59,7 @@ def _setup(
     members: int = 1,
     reward_cost: int = 100,
     stock: int | None = None,
+    limit: RedemptionLimit = RedemptionLimit.REPEATABLE,
 ) -> tuple[list[int], int]:
     """Committed members holding `points` each, and one reward; returns their ids."""
     with Session.begin() as session:
@@ -74,7 +75,7 @@ def _setup(
                     idempotency_key=f"seed-{member.id}",
                 )
             ids.append(member.id)
-        reward = factories.make_reward(session, tenant, cost=reward_cost, stock=stock)
+        reward = factories.make_reward(session, tenant, cost=reward_cost, stock=stock, limit=limit)
         return ids, reward.id
 
 
@@ -96,6 +97,27 @@ def test_fifty_tills_redeeming_from_a_member_who_can_afford_three(committed) -> 
     assert refusals == {InsufficientPoints.__name__: 47}
     with committed() as session:
         assert assert_ledger_consistent(session, member_id) == 0
+
+
+def test_twenty_tills_redeeming_a_once_per_member_reward_issue_one_voucher(committed) -> None:
+    (member_id,), reward_id = _setup(committed, points=5000, limit=RedemptionLimit.ONCE)
+
+    def attempt(i: int) -> object:
+        with committed.begin() as session:
+            return redeem(
+                session,
+                member=session.get(LoyaltyMember, member_id),
+                reward=session.get(Reward, reward_id),
+                idempotency_key=f"once-{i}",
+            ).code
+
+    outcomes = in_parallel(20, attempt)
+    refusals = Counter(type(o).__name__ for o in outcomes if isinstance(o, Exception))
+    assert sum(isinstance(o, str) for o in outcomes) == 1
+    assert refusals == {RewardLimitReached.__name__: 19}
+    with committed() as session:
+        assert session.scalar(select(func.count(Voucher.id))) == 1
+        assert assert_ledger_consistent(session, member_id) == 4900
 
 
 def test_hundred_members_racing_for_a_reward_with_ten_in_stock(committed) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.models import AppleRegistration, WalletPlatform
 from loyalty.services.earn import earn
-from tests.factories import make_member, make_tenant
+from tests.factories import make_member, make_reward, make_tenant
 from tests.fakes.wallet import (  # noqa: F401
     apns_server_certs,
     fake_apns,
@@ -101,3 +101,23 @@ def test_push_queues_and_delivers_pass_updates(
 
 def wallet_certs_path(app: Flask) -> Path:
     return Path(app.config["WALLET_WWDR_CERTIFICATE"])
+
+
+def test_the_pass_names_the_next_reward_on_the_ladder(
+    wallet_app: Flask, session: Session, tmp_path: Path
+) -> None:
+    tenant = make_tenant(session)
+    member = make_member(session, tenant, name="Katherine Johnson")
+    make_reward(session, tenant, cost=100, name="Croissant")
+    earn(session, member=member, amount_cents=6000, idempotency_key="k-60")
+    out = tmp_path / "card.pkpass"
+    runner = wallet_app.test_cli_runner()
+    result = runner.invoke(wallet, ["pass", member.card_number, "--platform", "apple", "-o", out])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(io.BytesIO(out.read_bytes())) as archive:
+        secondary = json.loads(archive.read("pass.json"))["storeCard"]["secondaryFields"]
+    assert secondary[1] == {
+        "key": "next_reward",
+        "label": "NEXT REWARD",
+        "value": "Croissant in 40 pts",
+    }

@@ -147,6 +147,20 @@ def test_a_stamp_card_pass_shows_the_grid_instead_of_points(
     assert [f["key"] for f in card["auxiliaryFields"]] == ["member", "card"]
 
 
+def test_the_next_reward_on_the_ladder_is_a_secondary_field(
+    wallet_settings: WalletSettings,
+) -> None:
+    card = content(next_reward="Next reward: Croissant in 40 pts")
+    secondary = apple.pass_json(card, wallet_settings)["storeCard"]["secondaryFields"]
+    assert secondary[1] == {
+        "key": "next_reward",
+        "label": "NEXT REWARD",
+        "value": "Croissant in 40 pts",
+    }
+    no_ladder = apple.pass_json(content(), wallet_settings)["storeCard"]["secondaryFields"]
+    assert [f["key"] for f in no_ladder] == ["member"]
+
+
 def test_barcode_is_the_signed_qr_token_with_the_card_number_as_alt_text(
     wallet_settings: WalletSettings,
 ) -> None:

@@ -136,3 +136,11 @@ def test_a_paid_card_carries_its_end_and_a_lapsed_one_is_expired(
 def test_a_free_programmes_card_has_no_end(wallet_settings: WalletSettings) -> None:
     body = google.loyalty_object(content(), wallet_settings, program_slug="dupont")
     assert "validTimeInterval" not in body
+
+
+def test_the_next_reward_on_the_ladder_is_a_text_module(wallet_settings: WalletSettings) -> None:
+    card = content(next_reward="Next reward: Croissant in 40 pts")
+    body = google.loyalty_object(card, wallet_settings, program_slug="dupont")
+    assert body["textModulesData"][1] == {
+        "id": "next_reward", "header": "Next reward", "body": "Croissant in 40 pts",
+    }  # fmt: skip

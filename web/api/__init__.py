@@ -13,7 +13,13 @@ import time
 from flask import Blueprint, Response, current_app, g, request
 from flask_limiter.util import get_remote_address
 
-from loyalty.errors import FeatureNotInOffering, InvalidApiKey, LoyaltyError, PermissionDenied
+from loyalty.errors import (
+    FeatureNotInOffering,
+    InvalidApiKey,
+    LoyaltyError,
+    PermissionDenied,
+    RewardLimitReached,
+)
 from loyalty.models import MerchantStatus
 from loyalty.services import api_keys
 from web import errors as web_errors
@@ -96,6 +102,9 @@ def refused(error: LoyaltyError) -> Response:
         # Not "conflict" here: the key is fine, the offering does not include the API.
         status = 403
         extra["required_offering"] = error.details.get("required_offering")
+    if isinstance(error, RewardLimitReached):
+        again = error.details.get("available_again_at")
+        extra["available_again_at"] = again.isoformat() if again else None
     field = getattr(error, "field", None)
     if field:
         extra["field"] = field

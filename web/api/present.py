@@ -64,6 +64,8 @@ def reward(row: Reward) -> schemas.Reward:
         value=row.value,
         stock=row.stock,
         validity_days=row.validity_days,
+        redemption_limit=row.redemption_limit.value,
+        limit_days=row.limit_days,
     )
 
 

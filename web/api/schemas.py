@@ -229,6 +229,12 @@ class Reward(Response):
     value: int | None
     stock: int | None = Field(description="null: unlimited")
     validity_days: int
+    redemption_limit: Literal["repeatable", "once", "month", "year", "days"] = Field(
+        description="How often one member may redeem it: as often as the points allow, once, "
+        "once per calendar month or year (the merchant's time zone), or once every "
+        "limit_days days. A refusal is problem reward_limit_reached."
+    )
+    limit_days: int | None = Field(description="For redemption_limit days; otherwise null")
 
 
 class RewardList(Response):

@@ -26,7 +26,9 @@ from web.tenancy import tenant_get_or_404
 )
 def create_redemption(body: schemas.RedemptionCreate) -> schemas.RedemptionResult:
     """Spends the reward's points and issues a voucher with a short code to accept at the
-    till. Refused (409) when the balance or the stock is too low."""
+    till. Refused (409) when the balance or the stock is too low, or when the member already
+    redeemed it as often as its limit allows (`reward_limit_reached`, with
+    `available_again_at`: null when never)."""
     member = member_or_404(body.member_id)
     reward = tenant_get_or_404(Reward, body.reward_id)
     voucher = rewards.redeem(

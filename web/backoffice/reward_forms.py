@@ -16,7 +16,7 @@ from wtforms.fields import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from loyalty.errors import InvalidInput
-from loyalty.models import RewardType
+from loyalty.models import RedemptionLimit, RewardType
 from loyalty.services.images import MAX_UPLOAD_BYTES
 from loyalty.services.reward_catalog import (
     MAX_COST,
@@ -25,6 +25,7 @@ from loyalty.services.reward_catalog import (
     TYPE_LABELS,
     RewardDraft,
 )
+from loyalty.services.reward_limits import LIMIT_LABELS, MAX_LIMIT_DAYS
 from web.staff.forms import parse_euros
 
 
@@ -73,6 +74,23 @@ class RewardForm(FlaskForm):
         ],
         render_kw={"inputmode": "numeric"},
     )
+    redemption_limit = SelectField(
+        "How often per member",
+        choices=[SelectChoice(limit.value, label) for limit, label in LIMIT_LABELS.items()],
+        default=RedemptionLimit.REPEATABLE.value,
+        invalid_choice_message="Choose how often a member may redeem it.",
+        description="Calendar months and years follow your business's time zone. "
+        "A cancelled or returned redemption does not count.",
+    )
+    limit_days = IntegerField(
+        "N days",
+        validators=[
+            Optional(),
+            NumberRange(min=1, max=MAX_LIMIT_DAYS, message=f"From 1 to {MAX_LIMIT_DAYS}."),
+        ],
+        description="Only for “every N days”, e.g. 30.",
+        render_kw={"inputmode": "numeric"},
+    )
     image = FileField(
         "Picture",
         description=f"PNG or JPEG, at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.",
@@ -96,6 +114,8 @@ class RewardForm(FlaskForm):
             stock=self.stock.data,
             validity_days=self.validity_days.data or 0,
             active=bool(self.active.data),
+            redemption_limit=RedemptionLimit(self.redemption_limit.data),
+            limit_days=self.limit_days.data,
         )
 
     def _value(self, kind: RewardType) -> int | None:
@@ -131,3 +151,5 @@ class RewardForm(FlaskForm):
         self.stock.data = draft.stock
         self.validity_days.data = draft.validity_days
         self.active.data = draft.active
+        self.redemption_limit.data = draft.redemption_limit.value
+        self.limit_days.data = draft.limit_days

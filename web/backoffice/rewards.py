@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from loyalty.errors import LoyaltyError
 from loyalty.models import CUSTOM_REWARD_TYPES, Reward, RewardType
 from loyalty.offerings import Feature
-from loyalty.services import images, reward_catalog
+from loyalty.services import images, reward_catalog, reward_limits
 from web.backoffice.catalog_pages import feature_gap, merchant_and_actor
 from web.backoffice.form_errors import show_on_form
 from web.backoffice.reward_forms import RewardForm
@@ -39,6 +39,7 @@ def rewards() -> str:
         "backoffice/rewards.html",
         page=page,
         value_label=reward_catalog.value_label,
+        limit_label=reward_limits.limit_label,
         type_labels=reward_catalog.TYPE_LABELS,
         custom_types=CUSTOM_REWARD_TYPES,
         gap=feature_gap(merchant, Feature.CUSTOM_REWARDS),

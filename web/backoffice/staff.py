@@ -194,7 +194,10 @@ def invitation_withdraw(invitation_id: int) -> Response:
     if _posted():
         try:
             team.withdraw(
-                db.session, merchant=current_merchant(), actor=current_actor(), invitation=invitation
+                db.session,
+                merchant=current_merchant(),
+                actor=current_actor(),
+                invitation=invitation,
             )
         except LoyaltyError as error:
             db.session.rollback()

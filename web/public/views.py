@@ -40,10 +40,10 @@ from loyalty.models import (
     Reward,
     Voucher,
 )
-from loyalty.services import gdpr, lookup, member_access, membership, pending, referrals
+from loyalty.services import gdpr, ladder, lookup, member_access, membership, pending, referrals
 from loyalty.services.actors import Actor
 from loyalty.services.enroll import MARKETING_CONSENTS, enroll
-from loyalty.services.rewards import affordable_rewards, redeem
+from loyalty.services.rewards import redeem
 from loyalty.services.vouchers import format_code, normalize_code, open_vouchers
 from wallet.qr import qr_png
 from web.extensions import db, limiter
@@ -449,12 +449,6 @@ def card(slug: str):
         formdata=None,
         data={name: bool((consents.get(name) or {}).get("granted")) for name in MARKETING_CONSENTS},
     )
-    rewards = db.session.scalars(
-        select(Reward)
-        .where(Reward.program_id == program.id, Reward.active.is_(True))
-        .order_by(Reward.points_cost, Reward.name)
-    ).all()
-    affordable = {reward.id for reward in affordable_rewards(db.session, member=member)}
     channels = db.session.scalars(
         select(ChannelIdentity)
         .where(ChannelIdentity.member_id == member.id)
@@ -480,8 +474,7 @@ def card(slug: str):
         euros=membership.euros,
         pending=pending.pending_by_date(db.session, member_id=member.id),
         history=member_access.history(db.session, member=member),
-        rewards=rewards,
-        affordable=affordable,
+        ladder=ladder.ladder_for(db.session, member=member),
         redeem_key=uuid.uuid4().hex,
         vouchers=open_vouchers(db.session, member=member),
         wallet=links.wallet_links(member),

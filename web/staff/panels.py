@@ -13,7 +13,7 @@ from loyalty.db import utcnow
 from loyalty.identity import format_card_number
 from loyalty.models import LoyaltyMember, LoyaltyTransaction, Promotion, Reward, Shop, Voucher
 from loyalty.offerings import Feature
-from loyalty.services import promotions, rewards, vouchers
+from loyalty.services import promotions, reward_limits, rewards, vouchers
 from loyalty.services.paging import Page, clamp
 from web.extensions import db
 from web.tenancy import tenant_get_or_404, tenant_select
@@ -97,6 +97,7 @@ def member_panel(member_id: int, *, ledger_page: int | None = None) -> MemberPan
 class TillPanel:
     affordable: list[Reward]
     out_of_reach: list[tuple[Reward, int]]  # (reward, points still missing)
+    used: list[reward_limits.LimitHit]  # rewards the member may not redeem again yet
     vouchers: list[Voucher]
     promotions: list[Promotion]
     categories: list[str]
@@ -116,17 +117,22 @@ def till_panel(member: LoyaltyMember, shop: Shop | None) -> TillPanel:
     session = db.session
     now = utcnow()
     merchant = member.program.merchant
-    affordable = rewards.affordable_rewards(session, member=member)
+    affordable = rewards.affordable_rewards(session, member=member, now=now)
     within = {reward.id for reward in affordable}
-    catalogue = session.scalars(
-        select(Reward)
-        .where(Reward.program_id == member.program_id, Reward.active.is_(True))
-        .order_by(Reward.points_cost, Reward.name)
+    catalogue = list(
+        session.scalars(
+            select(Reward)
+            .where(Reward.program_id == member.program_id, Reward.active.is_(True))
+            .order_by(Reward.points_cost, Reward.name)
+        )
     )
+    used = reward_limits.limit_hits(session, member=member, rewards=catalogue, now=now)
     out_of_reach = [
         (reward, reward.points_cost - member.points_balance)
         for reward in catalogue
-        if reward.id not in within and reward.points_cost > member.points_balance
+        if reward.id not in within
+        and reward.id not in used
+        and reward.points_cost > member.points_balance
     ]
     timezone = shop.timezone if shop is not None else merchant.timezone
     running = []
@@ -139,6 +145,7 @@ def till_panel(member: LoyaltyMember, shop: Shop | None) -> TillPanel:
     return TillPanel(
         affordable=affordable,
         out_of_reach=out_of_reach,
+        used=list(used.values()),
         vouchers=vouchers.open_vouchers(session, member=member, now=now),
         promotions=running,
         categories=sorted((member.program.category_multipliers or {}).keys()),
