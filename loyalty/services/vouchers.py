@@ -9,16 +9,23 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from loyalty.db import utcnow
-from loyalty.errors import InvalidInput, NotFound, PermissionDenied, VoucherNotUsable
+from loyalty.errors import (
+    InvalidInput,
+    NotFound,
+    NothingToReverse,
+    PermissionDenied,
+    VoucherNotUsable,
+)
 from loyalty.models import (
     LoyaltyMember,
     Merchant,
+    Role,
     Shop,
     TransactionType,
     Voucher,
     VoucherStatus,
 )
-from loyalty.services import events, ledger, rewards
+from loyalty.services import audit, events, ledger, rewards
 from loyalty.services.actors import Actor
 
 
@@ -139,11 +146,93 @@ def void_voucher(
         # An expired voucher's points are gone, as the voucher is: cancelling must not revive them.
         merchant = member.program.merchant
         raise VoucherNotUsable(_why_not_usable(session, voucher, merchant, now))
+    _give_back(
+        session,
+        member=member,
+        voucher=voucher,
+        reason=reason,
+        description=f"Voucher {format_code(voucher.code)} cancelled: {reason}",
+        key=key,
+        actor=actor,
+        now=now,
+    )
+    return voucher
+
+
+def return_reward(
+    session: Session,
+    *,
+    voucher: Voucher,
+    reason: str,
+    idempotency_key: str,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Voucher:
+    """A reward already handed over comes back (the item is returned): its points are
+    re-credited as a new ledger row, its stock goes back up, and the voucher is void, which
+    frees a once-per-member or once-per-period limit. Managers only among staff; a returned
+    reward is never returned twice."""
+    key = ledger.check_key(idempotency_key)
+    if actor.role is not None:  # merchant staff; the API's and the system's calls carry no role
+        actor.require_role(Role.MANAGER, "take back a reward")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Say why the reward is returned.", field="reason")
+    now = now or utcnow()
+    member = ledger.lock_member(session, voucher.member_id)
+    session.refresh(voucher)
+    shown = format_code(voucher.code)
+    if voucher.status == VoucherStatus.VOID:
+        replay = ledger.find_replay(session, program_id=member.program_id, idempotency_key=key)
+        if replay is not None and replay.reverses_id == voucher.transaction_id:
+            return voucher  # the same return, sent again
+        raise NothingToReverse(f"Voucher {shown} was already cancelled or returned.")
+    if voucher.reward_id is None:
+        raise InvalidInput(f"Voucher {shown} is not for a reward: there is nothing to return.")
+    if voucher.status != VoucherStatus.USED:
+        raise NothingToReverse(
+            f"Voucher {shown} was never used, so nothing was handed over: cancel it instead."
+        )
+    _give_back(
+        session,
+        member=member,
+        voucher=voucher,
+        reason=reason,
+        description=f"Reward returned (voucher {shown}): {reason}",
+        key=key,
+        actor=actor,
+        now=now,
+    )
+    audit.record(
+        session,
+        merchant_id=member.merchant_id,
+        actor=actor,
+        action="reward.returned",
+        target_type="member",
+        target_id=member.id,
+        voucher=voucher.code,
+        points=voucher.points_spent,
+        reason=reason[:300],
+    )
+    return voucher
+
+
+def _give_back(
+    session: Session,
+    *,
+    member: LoyaltyMember,
+    voucher: Voucher,
+    reason: str,
+    description: str,
+    key: str,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Void the voucher of the locked member and return its points (a fresh lot) and stock."""
     voucher.status = VoucherStatus.VOID
     voucher.voided_at = now
     voucher.void_reason = reason[:300]
     if voucher.points_spent:
-        program = member.program
         ledger.credit(
             session,
             member=member,
@@ -152,8 +241,8 @@ def void_voucher(
             now=now,
             idempotency_key=key,
             actor=actor,
-            expires_at=ledger.lot_expiry(program, now),
-            description=f"Voucher {format_code(voucher.code)} cancelled: {reason}"[:300],
+            expires_at=ledger.lot_expiry(member.program, now),
+            description=description[:300],
             reference_type="voucher",
             reference_id=str(voucher.id),
             reverses_id=voucher.transaction_id,
@@ -161,7 +250,6 @@ def void_voucher(
     if voucher.reward_id is not None:
         rewards.return_to_stock(session, voucher.reward_id)
     session.flush()
-    return voucher
 
 
 def open_vouchers(

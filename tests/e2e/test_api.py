@@ -182,6 +182,38 @@ def test_a_second_redemption_of_a_once_per_member_reward_is_a_stable_problem(
     assert b"problem-reward_limit_reached" in client.get("/api/v1/docs").data
 
 
+def test_a_used_reward_brought_back_is_returned_through_the_api(
+    client, session: Session, api: ApiTenant
+) -> None:
+    member = factories.make_member(session, api.tenant)
+    reward = factories.make_reward(session, api.tenant, cost=10, stock=2)
+    client.post(
+        "/api/v1/transactions",
+        json={"member_id": member.id, "amount_cents": 3000},
+        headers=api.headers,
+    )
+    code = client.post(
+        "/api/v1/redemptions",
+        json={"member_id": member.id, "reward_id": reward.id},
+        headers=api.headers,
+    ).json["voucher"]["code"]
+    early = client.post(
+        f"/api/v1/vouchers/{code}/return", json={"reason": "back"}, headers=api.headers
+    )
+    assert early.status_code == 409
+    assert early.json["code"] == "nothing_to_reverse"
+    client.post(f"/api/v1/vouchers/{code}/use", json={}, headers=api.headers)
+    returned = client.post(
+        f"/api/v1/vouchers/{code}/return", json={"reason": "back"}, headers=api.headers
+    )
+    assert returned.status_code == 200, returned.json
+    assert returned.json["balance"] == 30
+    assert returned.json["voucher"]["status"] == "void"
+    session.refresh(reward)
+    assert reward.stock == 2
+    assert_ledger_consistent(session, member.id)
+
+
 def test_a_replayed_post_returns_the_first_answer_and_earns_once(
     client, session: Session, api: ApiTenant
 ) -> None:

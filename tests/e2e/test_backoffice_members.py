@@ -22,8 +22,10 @@ from loyalty.models import (
     TransactionType,
 )
 from loyalty.services import corrections
+from loyalty.services.actors import SYSTEM
 from loyalty.services.earn import earn
 from loyalty.services.rewards import redeem
+from loyalty.services.vouchers import use_voucher
 from tests import factories
 
 
@@ -59,6 +61,43 @@ def test_member_page_shows_the_reward_ladder(client, manager, anna, session, ten
     assert "Next reward: <strong>Cake</strong> in 150 pts" in page  # 100 of 250
     assert "✓ Coffee · 20 · used" in page
     assert "★ Croissant box · 100 · within reach" in page
+
+
+def test_a_manager_takes_back_a_returned_reward_from_the_member_page(
+    client, manager, anna, session, tenant
+) -> None:
+    reward = factories.make_reward(session, tenant, cost=20, stock=4, name="Coffee")
+    voucher = redeem(session, member=anna, reward=reward, idempotency_key="coffee")
+    use_voucher(
+        session,
+        merchant=tenant.merchant,
+        code=voucher.code,
+        idempotency_key="coffee-use",
+        actor=SYSTEM,
+    )
+    page = client.get(f"/backoffice/members/{anna.id}").get_data(as_text=True)
+    assert "Take back: 20 pts back" in page
+    url = f"/backoffice/members/{anna.id}/vouchers/{voucher.id}/return"
+    refused = client.post(url, data={"reason": "", "idempotency_key": "k1"})
+    assert refused.status_code == 303
+    assert anna.points_balance == 100
+    done = client.post(
+        url, data={"reason": "Returned unopened", "idempotency_key": "k2"}, follow_redirects=True
+    )
+    assert "20 points re-credited and one back in stock" in done.get_data(as_text=True)
+    session.refresh(anna)
+    session.refresh(reward)
+    session.refresh(voucher)
+    assert (anna.points_balance, reward.stock, voucher.status.value) == (120, 4, "void")
+    assert len(_audit(session, "reward.returned")) == 1
+    other = factories.make_member(session, tenant)
+    assert (
+        client.post(
+            f"/backoffice/members/{other.id}/vouchers/{voucher.id}/return",
+            data={"reason": "x", "idempotency_key": "k3"},
+        ).status_code
+        == 404
+    )
 
 
 def test_members_list_finds_a_member_by_name_prefix(client, manager, anna, session, tenant) -> None:

@@ -24,7 +24,7 @@ from loyalty.services import reward_catalog
 from loyalty.services.earn import earn
 from loyalty.services.rewards import affordable_rewards, redeem
 from loyalty.services.undo import undo_last
-from loyalty.services.vouchers import void_voucher
+from loyalty.services.vouchers import return_reward, use_voucher, void_voucher
 from tests import factories
 from tests.invariants import assert_ledger_consistent
 
@@ -255,3 +255,30 @@ def test_catalogue_wants_n_for_a_rolling_limit_and_drops_it_otherwise(session, t
         ),
     )
     assert (reward.redemption_limit, reward.limit_days) == (RedemptionLimit.YEAR, None)
+
+
+def test_a_returned_reward_frees_a_once_per_member_limit(session, tenant, rich_member):
+    reward = factories.make_reward(session, tenant, cost=100, stock=1, limit=RedemptionLimit.ONCE)
+    at = datetime(2024, 3, 1, 12, tzinfo=UTC)
+    voucher = _redeem(session, rich_member, reward, "r1", at)
+    owner = factories.actor_for(factories.make_user(session, tenant), Role.OWNER)
+    use_voucher(
+        session,
+        merchant=tenant.merchant,
+        code=voucher.code,
+        idempotency_key="u1",
+        actor=owner,
+        now=at,
+    )
+    with pytest.raises(RewardLimitReached):
+        _redeem(session, rich_member, reward, "r2", at + timedelta(days=2))
+    return_reward(
+        session,
+        voucher=voucher,
+        reason="Returned",
+        idempotency_key="ret-1",
+        actor=owner,
+        now=at + timedelta(days=3),
+    )
+    assert _redeem(session, rich_member, reward, "r3", at + timedelta(days=4))
+    assert assert_ledger_consistent(session, rich_member.id) == 900

@@ -7,9 +7,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from loyalty.errors import InvalidInput, NotFound, VoucherNotUsable
+from loyalty.errors import (
+    InvalidInput,
+    NotFound,
+    NothingToReverse,
+    PermissionDenied,
+    VoucherNotUsable,
+)
 from loyalty.models import (
     LoyaltyTransaction,
+    Reward,
     Role,
     TransactionType,
     VoucherStatus,
@@ -21,6 +28,7 @@ from loyalty.services.vouchers import (
     find_voucher,
     format_code,
     open_vouchers,
+    return_reward,
     use_voucher,
     void_voucher,
 )
@@ -317,3 +325,76 @@ def test_shop_staff_accept_vouchers_only_at_their_own_shop(session, tenant, memb
         now=LATER,
     )
     assert used.status == VoucherStatus.USED
+
+
+# --- a reward handed over and brought back --------------------------------------------------
+
+
+def test_a_returned_reward_re_credits_its_points_and_its_stock(
+    session, tenant, member, reward, voucher, cashier
+):
+    use_voucher(
+        session,
+        merchant=tenant.merchant,
+        code=voucher.code,
+        idempotency_key="use",
+        actor=cashier,
+        now=LATER,
+    )
+    assert (member.points_balance, reward.stock) == (200, 9)
+    manager = staff(session, tenant, Role.MANAGER)
+    when = LATER + timedelta(days=3)  # long after the till's 10-minute undo
+    returned = return_reward(
+        session,
+        voucher=voucher,
+        reason="Cake returned unopened",
+        idempotency_key="return-1",
+        actor=manager,
+        now=when,
+    )
+    assert returned.status == VoucherStatus.VOID
+    assert returned.void_reason == "Cake returned unopened"
+    session.refresh(reward)
+    assert reward.stock == 10
+    assert assert_ledger_consistent(session, member.id) == 300
+    row = session.scalars(
+        select(LoyaltyTransaction).where(LoyaltyTransaction.idempotency_key == "return-1")
+    ).one()
+    assert (row.type, row.points, row.reverses_id) == (
+        TransactionType.REVERSE,
+        100,
+        voucher.transaction_id,
+    )
+    assert row.description.startswith(f"Reward returned (voucher {format_code(voucher.code)})")
+    # The same return sent again changes nothing; a second, different return is refused.
+    return_reward(
+        session, voucher=voucher, reason="again", idempotency_key="return-1", actor=manager
+    )
+    with pytest.raises(NothingToReverse, match="already cancelled or returned"):
+        return_reward(
+            session, voucher=voucher, reason="again", idempotency_key="return-2", actor=manager
+        )
+    assert assert_ledger_consistent(session, member.id) == 300
+    assert session.scalar(select(Reward.stock).where(Reward.id == reward.id)) == 10
+
+
+def test_only_a_used_reward_voucher_can_be_returned_and_not_by_a_cashier(
+    session, tenant, member, voucher, cashier
+):
+    manager = staff(session, tenant, Role.MANAGER)
+    with pytest.raises(NothingToReverse, match=r"never used.*cancel it instead"):
+        return_reward(session, voucher=voucher, reason="x", idempotency_key="r1", actor=manager)
+    use_voucher(
+        session,
+        merchant=tenant.merchant,
+        code=voucher.code,
+        idempotency_key="u",
+        actor=cashier,
+        now=LATER,
+    )
+    with pytest.raises(PermissionDenied):
+        return_reward(session, voucher=voucher, reason="x", idempotency_key="r2", actor=cashier)
+    with pytest.raises(InvalidInput):
+        return_reward(session, voucher=voucher, reason=" ", idempotency_key="r3", actor=manager)
+    assert voucher.status == VoucherStatus.USED
+    assert assert_ledger_consistent(session, member.id) == 200

@@ -106,3 +106,28 @@ def void_voucher(code: str, body: schemas.VoucherVoid) -> schemas.VoucherVoidRes
     )
     balance = db.session.get(LoyaltyMember, voucher.member_id).points_balance
     return schemas.VoucherVoidResult(voucher=present.voucher(voucher), balance=balance)
+
+
+@operation(
+    blueprint,
+    "POST",
+    "/vouchers/<code>/return",
+    summary="Take back a returned reward",
+    tag="Vouchers",
+    body=schemas.VoucherVoid,
+    response=schemas.VoucherVoidResult,
+)
+def return_reward(code: str, body: schemas.VoucherVoid) -> schemas.VoucherVoidResult:
+    """For a reward already handed over (a used voucher) that the customer brings back: its
+    points are re-credited, the reward goes back to stock, and a once-per-member or per-period
+    limit is freed. Refused (409 `nothing_to_reverse`) for an unused voucher (cancel it) or one
+    already returned."""
+    voucher = vouchers.return_reward(
+        db.session,
+        voucher=_voucher(code),
+        reason=body.reason,
+        idempotency_key=service_key(),
+        actor=api_actor(),
+    )
+    balance = db.session.get(LoyaltyMember, voucher.member_id).points_balance
+    return schemas.VoucherVoidResult(voucher=present.voucher(voucher), balance=balance)

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import (
     Response,
+    abort,
     current_app,
     flash,
     redirect,
@@ -35,6 +36,7 @@ from loyalty.services import (
     member_search,
     member_status,
     membership,
+    vouchers,
 )
 from loyalty.services.enroll import MARKETING_CONSENTS
 from web.backoffice.views import blueprint
@@ -131,7 +133,7 @@ def member(member_id: int) -> str:
     passes = session.scalars(
         select(WalletPass).where(WalletPass.member_id == member.id).order_by(WalletPass.id)
     ).all()
-    vouchers = session.scalars(
+    recent_vouchers = session.scalars(
         select(Voucher)
         .where(Voucher.member_id == member.id)
         .order_by(Voucher.created_at.desc(), Voucher.id.desc())
@@ -144,7 +146,7 @@ def member(member_id: int) -> str:
         customer=member.customer,
         channels=channels,
         passes=passes,
-        vouchers=vouchers,
+        vouchers=recent_vouchers,
         ladder=ladder.ladder_for(session, member=member),
         consents=[(CONSENT_LABELS[n], consents.get(n) or {}) for n in MARKETING_CONSENTS],
         new_key=new_key,
@@ -254,6 +256,31 @@ def new_qr_code(member_id: int) -> Response:
         "success",
     )
     return _back(member, "#qr-code")
+
+
+@blueprint.post("/members/<int:member_id>/vouchers/<int:voucher_id>/return")
+def return_reward(member_id: int, voucher_id: int) -> Response:
+    member = tenant_get_or_404(LoyaltyMember, member_id)
+    voucher = tenant_get_or_404(Voucher, voucher_id)
+    if voucher.member_id != member.id:
+        abort(404)
+    try:
+        vouchers.return_reward(
+            db.session,
+            voucher=voucher,
+            reason=request.form.get("reason", ""),
+            idempotency_key=f"bo-return:{request.form.get('idempotency_key', '')}"[:100],
+            actor=current_actor(),
+        )
+    except LoyaltyError as error:
+        return _refused(member, error, "#vouchers-title")
+    db.session.commit()
+    flash(
+        f"Reward taken back: {voucher.points_spent:,} points re-credited and one back in stock. "
+        f"New balance: {member.points_balance:,} points.",
+        "success",
+    )
+    return _back(member, "#vouchers-title")
 
 
 @blueprint.post("/members/<int:member_id>/resend-welcome")
