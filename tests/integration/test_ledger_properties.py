@@ -1,10 +1,11 @@
-"""Any sequence of earn, redeem, adjust, refund, void, use, expiry, release, membership payments
-and stamping keeps the ledger whole.
+"""Any sequence of earn, redeem, adjust, refund, void, use, return, expiry, release, membership
+payments and stamping keeps the ledger whole.
 
 A hypothesis state machine drives the real services against the real database (SQLite, and
 PostgreSQL when configured), with a return window and a paid membership the merchant switches
 on and off. After every step: balance + pending == Σ ledger == Σ lots.remaining, pending ==
-Σ pending lots, never negative; and every refusal leaves the figures exactly as they were.
+Σ pending lots, never negative; a once-per-member reward is held at most once at a time (void
+and returned vouchers free it); and every refusal leaves the figures exactly as they were.
 A second merchant runs a stamp card (3 stamps a card, per item) on the same ledger: a visit
 never leaves a full card behind, every full card is one voucher for exactly 3 stamps. The
 first merchant tries to switch between points and stamps, which succeeds only when no member
@@ -34,10 +35,12 @@ from loyalty.models import (
     ExpiryPolicy,
     LoyaltyTransaction,
     ProgramKind,
+    RedemptionLimit,
     RefundShortfall,
     Role,
     StampPer,
     Voucher,
+    VoucherStatus,
 )
 from loyalty.services import membership, programme_settings, referrals, stamps
 from loyalty.services.corrections import adjust, reverse
@@ -46,7 +49,7 @@ from loyalty.services.enroll import enroll
 from loyalty.services.expiry import expire_points
 from loyalty.services.pending import release_due
 from loyalty.services.rewards import redeem
-from loyalty.services.vouchers import use_voucher, void_voucher
+from loyalty.services.vouchers import find_voucher, return_reward, use_voucher, void_voucher
 from tests import factories
 from tests.invariants import assert_ledger_consistent, ledger_figures
 
@@ -57,6 +60,7 @@ def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
     class LedgerMachine(RuleBasedStateMachine):
         purchases = Bundle("purchases")
         vouchers = Bundle("vouchers")
+        used_vouchers = Bundle("used_vouchers")
 
         @initialize()
         def open_account(self) -> None:
@@ -73,6 +77,9 @@ def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
                 factories.make_reward(session, self.tenant, cost=cost, stock=stock)
                 for cost, stock in ((50, None), (120, 3), (400, 1))
             ]
+            self.rewards.append(
+                factories.make_reward(session, self.tenant, cost=30, limit=RedemptionLimit.ONCE)
+            )
             owner = factories.make_user(session, self.tenant)
             self.manager = factories.actor_for(owner, Role.MANAGER)
             self.now = START
@@ -127,7 +134,7 @@ def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
             )
             return result.transaction_id if result else None
 
-        @rule(target=vouchers, which=st.integers(min_value=0, max_value=2))
+        @rule(target=vouchers, which=st.integers(min_value=0, max_value=3))
         def redeem_reward(self, which: int):
             voucher = self.attempt(
                 lambda: redeem(
@@ -175,8 +182,6 @@ def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
         def void(self, code: str | None) -> None:
             if code is None:
                 return
-            from loyalty.services.vouchers import find_voucher
-
             voucher = find_voucher(session, merchant=self.tenant.merchant, code=code)
             self.attempt(
                 lambda: void_voucher(
@@ -189,15 +194,32 @@ def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
                 )
             )
 
-        @rule(code=consumes(vouchers))
-        def use(self, code: str | None) -> None:
+        @rule(target=used_vouchers, code=consumes(vouchers))
+        def use(self, code: str | None):
             if code is None:
-                return
-            self.attempt(
+                return None
+            used = self.attempt(
                 lambda: use_voucher(
                     session,
                     merchant=self.tenant.merchant,
                     code=code,
+                    idempotency_key=self.key(),
+                    actor=self.manager,
+                    now=self.now,
+                )
+            )
+            return code if used else None
+
+        @rule(code=consumes(used_vouchers))
+        def customer_brings_the_reward_back(self, code: str | None) -> None:
+            if code is None:
+                return
+            voucher = find_voucher(session, merchant=self.tenant.merchant, code=code)
+            self.attempt(
+                lambda: return_reward(
+                    session,
+                    voucher=voucher,
+                    reason="returned",
                     idempotency_key=self.key(),
                     actor=self.manager,
                     now=self.now,
@@ -459,6 +481,18 @@ def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
         def ledger_is_whole(self) -> None:
             if hasattr(self, "member"):
                 assert_ledger_consistent(session, self.member.id)
+
+        @invariant()
+        def a_once_per_member_reward_is_held_at_most_once(self) -> None:
+            if hasattr(self, "member"):
+                held = session.scalar(
+                    select(func.count()).where(
+                        Voucher.member_id == self.member.id,
+                        Voucher.reward_id == self.rewards[3].id,
+                        Voucher.status != VoucherStatus.VOID,
+                    )
+                )
+                assert held <= 1
 
     return LedgerMachine
 
