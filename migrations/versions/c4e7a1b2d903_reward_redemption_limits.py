@@ -1,7 +1,7 @@
 """reward redemption limits: repeatable, once per member, once per month/year/N days
 
 Revision ID: c4e7a1b2d903
-Revises: b9e4c2d7a1f3
+Revises: 5c1e7a9d2b40
 Create Date: 2026-11-26 00:05:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c4e7a1b2d903'
-down_revision = 'b9e4c2d7a1f3'
+down_revision = '5c1e7a9d2b40'
 branch_labels = None
 depends_on = None
 
