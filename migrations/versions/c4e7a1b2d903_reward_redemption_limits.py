@@ -1,7 +1,7 @@
 """reward redemption limits: repeatable, once per member, once per month/year/N days
 
 Revision ID: c4e7a1b2d903
-Revises: b7e4c2d9a1f0
+Revises: f7e4c9a1d263
 Create Date: 2026-11-26 00:05:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c4e7a1b2d903'
-down_revision = 'b7e4c2d9a1f0'
+down_revision = 'f7e4c9a1d263'
 branch_labels = None
 depends_on = None
 
