@@ -46,5 +46,6 @@ def downgrade():
         batch_op.drop_index('ix_vouchers_member_reward')
     with op.batch_alter_table('rewards', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_rewards_limit_days_with_rule'), type_='check')
+        batch_op.drop_constraint(op.f('ck_rewards_redemptionlimit'), type_='check')
         batch_op.drop_column('limit_days')
         batch_op.drop_column('redemption_limit')
