@@ -741,8 +741,9 @@ def _cell(value: object) -> str:
 # --- the whole dashboard: live, or the worker's snapshot for large programmes ------------------
 
 # From this many members a programme's dashboard is read from the snapshot the worker refreshes
-# every SNAPSHOT_EVERY (its figures scan months of ledger: seconds at a million members).
-SNAPSHOT_FROM_MEMBERS = 50_000
+# every SNAPSHOT_EVERY: its figures scan months of ledger (about a second at 20,000 members
+# under load, minutes at a million); smaller programmes are computed for each request.
+SNAPSHOT_FROM_MEMBERS = 5_000
 SNAPSHOT_EVERY = timedelta(hours=1)
 # A snapshot older than this (the worker stopped) is not shown: the figures are computed live.
 SNAPSHOT_MAX_AGE = timedelta(days=1)
