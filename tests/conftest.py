@@ -74,9 +74,15 @@ def database_uri(database: str, tmp_path_factory: pytest.TempPathFactory) -> str
 def _reset_schema(app: Flask) -> None:
     """Drop whatever a previous run left, then build the schema the way production does."""
     with app.app_context():
-        Base.metadata.drop_all(db.engine)
-        with db.engine.begin() as connection:
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        if db.engine.dialect.name == "postgresql":
+            # Whatever schema an older checkout left (foreign-key cycles included) goes at once.
+            with db.engine.begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE"))
+                connection.execute(text("CREATE SCHEMA public"))
+        else:
+            Base.metadata.drop_all(db.engine)
+            with db.engine.begin() as connection:
+                connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
         upgrade()
 
 
