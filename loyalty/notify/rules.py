@@ -119,7 +119,9 @@ def refusals(session: Session, messages: Sequence[OutboxMessage]) -> dict[int, s
             ChannelIdentity.address,
             ChannelIdentity.opted_out_at,
         ).where(
+            # All three columns of the unique index, so a million identities are not scanned.
             ChannelIdentity.merchant_id.in_({m.merchant_id for m in personal}),
+            ChannelIdentity.kind.in_({CHANNEL_KINDS[m.channel] for m in personal}),
             ChannelIdentity.address.in_(addresses),
             ChannelIdentity.opted_out_at.is_not(None),
         )
