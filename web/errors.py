@@ -88,7 +88,7 @@ MESSAGES: dict[int, tuple[str, str]] = {
 }
 
 # The database went away (restart, failover, network) or is too busy to take the request: the
-# app reconnects by itself (pool_pre_ping), so the client is told to retry, not shown a crash.
+# app reconnects by itself (loyalty.db.ping_when_idle), so the client is told to retry, not shown a crash.
 # psycopg's own errors too: the hot paths (earn, idempotency claims) use the driver directly.
 DATABASE_UNAVAILABLE = (
     sa_exc.OperationalError,
