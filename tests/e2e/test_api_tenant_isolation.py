@@ -6,35 +6,20 @@ with a key, so this walk sends one. A new API route with an id is covered the da
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from loyalty.db import utcnow
-from loyalty.models import Voucher
 from tests import factories
 from tests.e2e.api_support import ApiTenant, make_api_tenant
-from tests.e2e.test_tenant_isolation import ID_ARGUMENTS, _id_arguments
-
-
-def _voucher(session: Session, tenant: factories.Tenant) -> Voucher:
-    member = factories.make_member(session, tenant)
-    voucher = Voucher(
-        merchant_id=tenant.merchant.id,
-        member_id=member.id,
-        code=f"ISO{member.id:05d}"[:8],
-        valid_until=utcnow() + timedelta(days=30),
-    )
-    session.add(voucher)
-    session.flush()
-    return voucher
-
+from tests.e2e.test_tenant_isolation import ID_ARGUMENTS, _id_arguments, _voucher
 
 ARGUMENTS = {**{name: kind.build for name, kind in ID_ARGUMENTS.items()}, "code": _voucher}
 # A body each route accepts, so that only the foreign id can be why it refuses.
-BODIES = {"api.void_voucher": {"reason": "isolation test"}}
+BODIES = {
+    "api.void_voucher": {"reason": "isolation test"},
+    "api.return_reward": {"reason": "isolation test"},
+}
 
 
 def _api_rules(app: Flask):

@@ -12,6 +12,7 @@ import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
 
+from loyalty.db import utcnow
 from loyalty.models import (
     ApiKey,
     Campaign,
@@ -37,6 +39,7 @@ from loyalty.models import (
     Segment,
     Shop,
     StaffInvitation,
+    Voucher,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -57,6 +60,19 @@ def _purchase(session: Session, tenant: factories.Tenant) -> LoyaltyTransaction:
         shop=tenant.shop,
     )
     return session.get(LoyaltyTransaction, result.transaction_id)
+
+
+def _voucher(session: Session, tenant: factories.Tenant) -> Voucher:
+    member = factories.make_member(session, tenant)
+    voucher = Voucher(
+        merchant_id=tenant.merchant.id,
+        member_id=member.id,
+        code=f"ISO{member.id:05d}"[:8],
+        valid_until=utcnow() + timedelta(days=30),
+    )
+    session.add(voucher)
+    session.flush()
+    return voucher
 
 
 def _fraud_alert(session: Session, tenant: factories.Tenant) -> FraudAlert:
@@ -170,6 +186,7 @@ ID_ARGUMENTS: dict[str, Kind] = {
     "endpoint_id": Kind(WebhookEndpoint, factories.make_webhook_endpoint),
     "delivery_id": Kind(WebhookDelivery, factories.make_webhook_delivery),
     "alert_id": Kind(FraudAlert, _fraud_alert),
+    "voucher_id": Kind(Voucher, _voucher),
     "membership_id": Kind(
         Membership, lambda s, t: factories.make_user(s, t, role=Role.STAFF).memberships[0]
     ),
