@@ -1,9 +1,11 @@
 """`python -m jobs`: the worker. APScheduler with its job store in the application database.
 
-Every copy registers the same schedule (replace_existing) and may run any job: the outbox is
-shared with SKIP LOCKED, daily jobs hold a (job, programme + local day) row in job_runs, so
-several copies never do the same work twice. Without provider credentials the worker still
-runs and delivers to the local log; its first lines say which channels wait for what.
+Every copy registers the same schedule (replace_existing) in the shared store and may run any of
+its jobs: daily jobs hold a (job, programme + local day) row in job_runs, so several copies never
+do the same work twice. Outbox delivery and the heartbeat are each copy's own (a memory store):
+every copy sends, sharing the outbox with SKIP LOCKED, which is what adding workers is for.
+Without provider credentials the worker still runs and delivers to the local log;
+its first lines say which channels wait for what.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy import Engine, bindparam, inspect, text
 
 from jobs import tasks
 from jobs.senders import Senders, WorkerConfig
@@ -32,7 +36,6 @@ HEARTBEAT_MINUTES = 10
 # id, function, trigger arguments. Daily jobs tick every 15 minutes and act once per
 # programme and merchant-local day, so each merchant's "night" follows its own time zone.
 SCHEDULE = (
-    ("outbox_delivery", tasks.deliver_outbox, {"seconds": 3}),
     ("campaigns_due", tasks.campaigns_due, {"minutes": 1}),
     ("wallet_pass_refresh", tasks.refresh_wallet_passes, {"minutes": 1}),
     ("voucher_expiry", tasks.expire_vouchers, {"minutes": 5}),
@@ -49,6 +52,10 @@ SCHEDULE = (
 )
 
 
+# Jobs every worker copy runs for itself: in a shared store only one copy would pick each run.
+OWN_JOBS = (("outbox_delivery", tasks.deliver_outbox, {"seconds": 3}),)
+
+
 def heartbeat() -> None:
     log.info("worker alive; %s", tasks.context().senders.describe())
 
@@ -56,7 +63,10 @@ def heartbeat() -> None:
 def build_scheduler(database_url: str) -> BlockingScheduler:
     scheduler = BlockingScheduler(
         timezone=UTC,
-        jobstores={"default": SQLAlchemyJobStore(url=database_url, tablename="apscheduler_jobs")},
+        jobstores={
+            "default": SQLAlchemyJobStore(url=database_url, tablename="apscheduler_jobs"),
+            "own": MemoryJobStore(),
+        },
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
     )
     start = datetime.now(UTC)
@@ -64,15 +74,34 @@ def build_scheduler(database_url: str) -> BlockingScheduler:
         scheduler.add_job(
             func, "interval", id=job_id, replace_existing=True, next_run_time=start, **interval
         )
+    for job_id, func, interval in OWN_JOBS:
+        scheduler.add_job(
+            func, "interval", id=job_id, jobstore="own", next_run_time=start, **interval
+        )
     scheduler.add_job(
         heartbeat,
         "interval",
+        jobstore="own",
         minutes=HEARTBEAT_MINUTES,
         id="heartbeat",
         replace_existing=True,
         next_run_time=start,  # once at start, so a fresh worker says what it does
     )
     return scheduler
+
+
+def forget_shared_copies(engine: Engine) -> None:
+    """Workers of earlier versions kept the per-copy jobs in the shared store: drop those rows,
+    or one copy at a time would run them as well."""
+    if inspect(engine).has_table("apscheduler_jobs"):
+        own = [job_id for job_id, *_ in OWN_JOBS] + ["heartbeat"]
+        with engine.begin() as connection:
+            connection.execute(
+                text("DELETE FROM apscheduler_jobs WHERE id IN :ids").bindparams(
+                    bindparam("ids", expanding=True)
+                ),
+                {"ids": own},
+            )
 
 
 def delivery_policy(env: WorkerConfig) -> DeliveryPolicy:
@@ -108,6 +137,7 @@ def main() -> int:
             stopping=stopping.is_set,
         )
     )
+    forget_shared_copies(sessions.kw["bind"])
     scheduler = build_scheduler(url)
 
     def stop(signum: int, _frame: object) -> None:
@@ -118,7 +148,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info(
-        "worker started (pid %d): %s", os.getpid(), ", ".join(job_id for job_id, *_ in SCHEDULE)
+        "worker started (pid %d): %s",
+        os.getpid(),
+        ", ".join(job_id for job_id, *_ in (*OWN_JOBS, *SCHEDULE)),
     )
     log.info("senders: %s", senders.describe())
     scheduler.start()  # blocks until stop() shuts the scheduler down

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from loyalty.models import JobRun
 from tests import factories
@@ -28,9 +28,11 @@ def test_two_workers_at_once_never_send_a_message_twice(committed, twilio, worke
         addresses = seed_members(session, tenant, MEMBERS, prefix="+35268")
         campaign_id = start_campaign(session, tenant)
 
-    twilio.delay = 0.01  # a provider's round trip: one worker alone cannot drain it at once
+    # A provider's round trip, long enough that one worker's send threads cannot drain the
+    # campaign before the other's first delivery run, even on a busy machine.
+    twilio.delay = 0.03
     first, second = workers.start(), workers.start()
-    hold(committed, campaign_id, until_ready=[first, second])
+    hold(committed, campaign_id, until_ready=[first, second], settle=1.0)
     wait_for(
         lambda: unsettled(committed, campaign_id) == 0, timeout=400, what="the campaign to finish"
     )
@@ -49,3 +51,28 @@ def test_two_workers_at_once_never_send_a_message_twice(committed, twilio, worke
     print(f"two workers, {MEMBERS} messages: sent per worker process {sent_by}")
     assert sum(sent_by.values()) == MEMBERS
     assert all(sent_by.values())  # both took part
+
+
+def test_each_worker_runs_its_own_outbox_delivery_and_old_shared_copies_are_dropped(
+    committed,
+) -> None:
+    from jobs.__main__ import OWN_JOBS, SCHEDULE, build_scheduler, forget_shared_copies
+
+    engine = committed.kw["bind"]
+    with engine.begin() as connection:  # what a worker of an earlier version left behind
+        connection.execute(
+            text("CREATE TABLE IF NOT EXISTS apscheduler_jobs (id varchar(191) PRIMARY KEY)")
+        )
+        connection.execute(text("INSERT INTO apscheduler_jobs (id) VALUES ('outbox_delivery')"))
+        connection.execute(text("INSERT INTO apscheduler_jobs (id) VALUES ('heartbeat')"))
+
+    forget_shared_copies(engine)
+
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT id FROM apscheduler_jobs")).all() == []
+    scheduler = build_scheduler(str(engine.url.render_as_string(hide_password=False)))
+    # Before start() APScheduler holds (job, store alias, replace) for each job it was given.
+    stores = {job.id: alias for job, alias, _ in scheduler._pending_jobs}
+    assert stores["outbox_delivery"] == stores["heartbeat"] == "own"
+    assert {stores[job_id] for job_id, *_ in SCHEDULE} == {"default"}
+    assert [job_id for job_id, *_ in OWN_JOBS] == ["outbox_delivery"]
