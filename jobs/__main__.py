@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy import Engine, bindparam, inspect, text
+from sqlalchemy import Engine, delete, text
 
 from jobs import tasks
 from jobs.senders import Senders, WorkerConfig
@@ -60,13 +60,14 @@ def heartbeat() -> None:
     log.info("worker alive; %s", tasks.context().senders.describe())
 
 
-def build_scheduler(database_url: str) -> BlockingScheduler:
+def shared_store(database_url: str) -> SQLAlchemyJobStore:
+    return SQLAlchemyJobStore(url=database_url, tablename="apscheduler_jobs")
+
+
+def build_scheduler(store: SQLAlchemyJobStore) -> BlockingScheduler:
     scheduler = BlockingScheduler(
         timezone=UTC,
-        jobstores={
-            "default": SQLAlchemyJobStore(url=database_url, tablename="apscheduler_jobs"),
-            "own": MemoryJobStore(),
-        },
+        jobstores={"default": store, "own": MemoryJobStore()},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
     )
     start = datetime.now(UTC)
@@ -90,18 +91,16 @@ def build_scheduler(database_url: str) -> BlockingScheduler:
     return scheduler
 
 
-def forget_shared_copies(engine: Engine) -> None:
-    """Workers of earlier versions kept the per-copy jobs in the shared store: drop those rows,
-    or one copy at a time would run them as well."""
-    if inspect(engine).has_table("apscheduler_jobs"):
-        own = [job_id for job_id, *_ in OWN_JOBS] + ["heartbeat"]
-        with engine.begin() as connection:
-            connection.execute(
-                text("DELETE FROM apscheduler_jobs WHERE id IN :ids").bindparams(
-                    bindparam("ids", expanding=True)
-                ),
-                {"ids": own},
-            )
+def prepare_shared_store(engine: Engine, store: SQLAlchemyJobStore) -> None:
+    """Create the shared job table once, whichever copies start together (APScheduler's own
+    check-then-create races: the loser crashed at start), and drop the rows of per-copy jobs
+    that workers of earlier versions kept there, or one copy at a time would run them too."""
+    own = [job_id for job_id, *_ in OWN_JOBS] + ["heartbeat"]
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('apscheduler_jobs'))"))
+        store.jobs_t.create(connection, checkfirst=True)
+        connection.execute(delete(store.jobs_t).where(store.jobs_t.c.id.in_(own)))
 
 
 def delivery_policy(env: WorkerConfig) -> DeliveryPolicy:
@@ -137,8 +136,9 @@ def main() -> int:
             stopping=stopping.is_set,
         )
     )
-    forget_shared_copies(sessions.kw["bind"])
-    scheduler = build_scheduler(url)
+    store = shared_store(url)
+    prepare_shared_store(sessions.kw["bind"], store)
+    scheduler = build_scheduler(store)
 
     def stop(signum: int, _frame: object) -> None:
         log.info("%s received: stopping the worker", signal.Signals(signum).name)

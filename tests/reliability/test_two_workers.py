@@ -56,23 +56,44 @@ def test_two_workers_at_once_never_send_a_message_twice(committed, twilio, worke
 def test_each_worker_runs_its_own_outbox_delivery_and_old_shared_copies_are_dropped(
     committed,
 ) -> None:
-    from jobs.__main__ import OWN_JOBS, SCHEDULE, build_scheduler, forget_shared_copies
+    from jobs.__main__ import (
+        OWN_JOBS,
+        SCHEDULE,
+        build_scheduler,
+        prepare_shared_store,
+        shared_store,
+    )
 
     engine = committed.kw["bind"]
+    store = shared_store(engine.url.render_as_string(hide_password=False))
+    prepare_shared_store(engine, store)
     with engine.begin() as connection:  # what a worker of an earlier version left behind
-        connection.execute(
-            text("CREATE TABLE IF NOT EXISTS apscheduler_jobs (id varchar(191) PRIMARY KEY)")
-        )
-        connection.execute(text("INSERT INTO apscheduler_jobs (id) VALUES ('outbox_delivery')"))
-        connection.execute(text("INSERT INTO apscheduler_jobs (id) VALUES ('heartbeat')"))
+        for job_id in ("outbox_delivery", "heartbeat"):
+            connection.execute(store.jobs_t.insert().values(id=job_id, job_state=b"old"))
 
-    forget_shared_copies(engine)
+    prepare_shared_store(engine, store)  # the next start, tables already there
 
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT id FROM apscheduler_jobs")).all() == []
-    scheduler = build_scheduler(str(engine.url.render_as_string(hide_password=False)))
+        assert connection.execute(store.jobs_t.select()).all() == []
+    scheduler = build_scheduler(store)
     # Before start() APScheduler holds (job, store alias, replace) for each job it was given.
     stores = {job.id: alias for job, alias, _ in scheduler._pending_jobs}
     assert stores["outbox_delivery"] == stores["heartbeat"] == "own"
     assert {stores[job_id] for job_id, *_ in SCHEDULE} == {"default"}
     assert [job_id for job_id, *_ in OWN_JOBS] == ["outbox_delivery"]
+
+
+def test_workers_starting_together_on_a_new_database_all_start(committed) -> None:
+    """APScheduler creates its table with check-then-create: copies starting at once raced."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jobs.__main__ import prepare_shared_store, shared_store
+
+    engine = committed.kw["bind"]
+    url = engine.url.render_as_string(hide_password=False)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS apscheduler_jobs"))
+    with ThreadPoolExecutor(6) as pool:
+        starts = [pool.submit(prepare_shared_store, engine, shared_store(url)) for _ in range(6)]
+        for start in starts:
+            start.result()  # none raised
