@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 import qrcode
 from flask import Flask
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from loyalty.models import LoyaltyMember, LoyaltyTransaction, Role, Voucher, VoucherStatus
@@ -179,7 +180,7 @@ def test_redeem_a_reward(page, server):
     assert page.get_by_role("heading", level=1).inner_text() == "Reward redeemed"
     assert page.get_by_test_id("points").inner_text() == "-50"
     assert "(used)" in page.get_by_test_id("voucher-code").inner_text()
-    assert "redeemed" in page.locator("#till-alert").inner_text()
+    expect(page.locator("#till-alert")).to_contain_text("redeemed")
     assert balance(server) == before - 50
     shot(page, "redeemed")
 
@@ -190,7 +191,8 @@ def test_validate_a_voucher(page, server):
     page.get_by_role("button", name="Check").click()
     page.get_by_role("button", name="Mark used").click()
     page.get_by_test_id("voucher-status").filter(has_text="Used").wait_for()
-    assert "accepted" in page.locator("#till-alert").inner_text()
+    # The reloaded page shows the carried message once its script has run: wait for it.
+    expect(page.locator("#till-alert")).to_contain_text("accepted")
     shot(page, "voucher")
     status = _query(
         server, select(Voucher.status).where(Voucher.code == server.data["voucher_code"])
