@@ -734,12 +734,7 @@ def _issue_voucher(
         type="voucher.issued",
         data=lambda: {
             "member": events.member_ref(session.get(LoyaltyMember, member_id)),
-            "voucher": {
-                "id": voucher.id,
-                "code": voucher.code,
-                "reward_id": reward.id,
-                "valid_until": events.iso(voucher.valid_until),
-            },
+            "voucher": events.voucher_ref(voucher),
             "campaign_id": campaign.id,
         },
     )

@@ -31,6 +31,7 @@ from loyalty.models import (
     OutboxChannel,
     OutboxMessage,
     OutboxStatus,
+    Voucher,
     WebhookEndpoint,
 )
 from loyalty.offerings import PLANS, Feature
@@ -76,6 +77,16 @@ def iso(moment: datetime) -> str:
 
 def member_ref(member: LoyaltyMember) -> dict[str, Any]:
     return {"id": member.id, "card_number": member.card_number}
+
+
+def voucher_ref(voucher: Voucher) -> dict[str, Any]:
+    """How voucher.issued names the voucher, whoever issued it (redeem, stamp card, campaign)."""
+    return {
+        "id": voucher.id,
+        "code": voucher.code,
+        "reward_id": voucher.reward_id,
+        "valid_until": iso(voucher.valid_until),
+    }
 
 
 def forget_targets(session: Session | None = None) -> None:

@@ -170,12 +170,7 @@ def redeem(
         type="voucher.issued",
         data={
             "member": events.member_ref(member),
-            "voucher": {
-                "id": voucher.id,
-                "code": voucher.code,
-                "reward_id": reward.id,
-                "valid_until": events.iso(voucher.valid_until),
-            },
+            "voucher": events.voucher_ref(voucher),
         },
     )
     return voucher

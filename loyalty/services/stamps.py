@@ -237,12 +237,7 @@ def complete_cards(
             type="voucher.issued",
             data={
                 "member": events.member_ref(member),
-                "voucher": {
-                    "id": voucher.id,
-                    "code": voucher.code,
-                    "reward_id": reward.id,
-                    "valid_until": events.iso(voucher.valid_until),
-                },
+                "voucher": events.voucher_ref(voucher),
             },
         )
     return issued
