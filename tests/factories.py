@@ -18,11 +18,13 @@ from loyalty.models import (
     LoyaltyTier,
     Merchant,
     Offering,
+    ProgramKind,
     RedemptionLimit,
     Reward,
     RewardType,
     Role,
     Shop,
+    StampPer,
     User,
     WebhookDelivery,
     WebhookEndpoint,
@@ -176,6 +178,26 @@ def make_reward(
         limit_days=limit_days,
     )
     session.add(reward)
+    session.flush()
+    return reward
+
+
+def make_stamp_card(
+    session: Session,
+    tenant: Tenant,
+    *,
+    size: int = 10,
+    per: StampPer = StampPer.ITEM,
+    reward: Reward | None = None,
+) -> Reward:
+    """Turns the tenant's programme into a stamp card whose full card gives `reward` (a free
+    coffee unless given); returns that reward."""
+    reward = reward or make_reward(session, tenant, cost=1, name="Free coffee")
+    program = tenant.program
+    program.kind = ProgramKind.STAMPS
+    program.stamp_card_size = size
+    program.stamp_per = per
+    program.stamp_reward_id = reward.id
     session.flush()
     return reward
 

@@ -12,7 +12,6 @@ from loyalty.models import (
     OutboxMessage,
     ProgramKind,
     Role,
-    StampPer,
     Voucher,
 )
 from loyalty.notify.texts import short_text
@@ -50,12 +49,7 @@ def coffee(session, tenant):
 
 @pytest.fixture
 def stamp_tenant(session, tenant, coffee):
-    program = tenant.program
-    program.kind = ProgramKind.STAMPS
-    program.stamp_card_size = 10
-    program.stamp_per = StampPer.ITEM
-    program.stamp_reward_id = coffee.id
-    session.flush()
+    factories.make_stamp_card(session, tenant, reward=coffee)
     return tenant
 
 
@@ -179,12 +173,7 @@ def test_the_api_earns_stamps_per_item_and_returns_the_full_cards_vouchers(clien
     from tests.e2e.api_support import make_api_tenant
 
     api = make_api_tenant(session, name="Café API")
-    coffee = factories.make_reward(session, api.tenant, cost=1, name="Free coffee")
-    program = api.tenant.program
-    program.kind = ProgramKind.STAMPS
-    program.stamp_card_size = 5
-    program.stamp_per = StampPer.ITEM
-    program.stamp_reward_id = coffee.id
+    factories.make_stamp_card(session, api.tenant, size=5)
     member = factories.make_member(session, api.tenant)
     session.flush()
     headers = {**api.headers, "Idempotency-Key": "order-1"}

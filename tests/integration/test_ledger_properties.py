@@ -38,7 +38,6 @@ from loyalty.models import (
     RedemptionLimit,
     RefundShortfall,
     Role,
-    StampPer,
     Voucher,
     VoucherStatus,
 )
@@ -89,12 +88,8 @@ def ledger_machine(session: Session) -> type[RuleBasedStateMachine]:
 
         def open_stamp_card(self) -> None:
             self.cafe = factories.make_tenant(session)
+            factories.make_stamp_card(session, self.cafe, size=3)
             program = self.cafe.program
-            coffee = factories.make_reward(session, self.cafe, cost=1, name="Free coffee")
-            program.kind = ProgramKind.STAMPS
-            program.stamp_card_size = 3
-            program.stamp_per = StampPer.ITEM
-            program.stamp_reward_id = coffee.id
             program.expiry_policy = ExpiryPolicy.AFTER_DAYS
             program.expiry_days = 30
             self.regular = factories.make_member(session, self.cafe)

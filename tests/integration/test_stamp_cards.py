@@ -41,13 +41,8 @@ def coffee(session, tenant):
 @pytest.fixture
 def card(session, tenant, coffee):
     """Ten stamps, one per visit, the full card gives a free coffee."""
-    program = tenant.program
-    program.kind = ProgramKind.STAMPS
-    program.stamp_card_size = 10
-    program.stamp_per = StampPer.VISIT
-    program.stamp_reward_id = coffee.id
-    session.flush()
-    return program
+    factories.make_stamp_card(session, tenant, per=StampPer.VISIT, reward=coffee)
+    return tenant.program
 
 
 @pytest.fixture
