@@ -31,7 +31,7 @@ from loyalty.models import (
     Shop,
     User,
 )
-from loyalty.services import merchants
+from loyalty.services import member_access, merchants
 from loyalty.services.enroll import enroll
 from web import config as web_config
 from web import create_app
@@ -109,6 +109,13 @@ def seed_member(
     return enroll(
         session, program=program, idempotency_key=key, terms_accepted=True, name=name, **details
     )
+
+
+def card_link(session: Session, app: Flask, member: LoyaltyMember) -> str:
+    """A sign-in link to the member's card page (each opens the card once)."""
+    slug = member.program.slug
+    token = member_access.issue_link(session, member=member, secret_key=app.config["SECRET_KEY"])
+    return f"/p/{slug}/in/{token}"
 
 
 @dataclass

@@ -14,11 +14,12 @@ import pytest
 from flask import Flask
 
 from loyalty.models import Role
-from loyalty.services import lookup, member_access
+from loyalty.services import lookup
 from tests.browser.conftest import (
     ARTIFACTS,
     PHONE,
     LiveServer,
+    card_link,
     live_server,
     seed_business,
     seed_member,
@@ -50,8 +51,7 @@ def _seed(app: Flask) -> dict:
         data = {
             "member_id": member.id,
             "token": lookup.qr_token(member, secret.encode()),
-            "card_link": f"/p/{program.slug}/in/"
-            + member_access.issue_link(session, member=member, secret_key=secret),
+            "card_link": card_link(session, app, member),
             "slug": program.slug,
         }
         session.commit()

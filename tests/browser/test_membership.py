@@ -13,12 +13,13 @@ from flask import Flask
 
 from loyalty.db import utcnow
 from loyalty.models import Role
-from loyalty.services import lookup, member_access, membership, merchants
+from loyalty.services import lookup, membership, merchants
 from loyalty.services.actors import Actor
 from tests.browser.conftest import (
     ARTIFACTS,
     PHONE,
     LiveServer,
+    card_link,
     live_server,
     seed_business,
     seed_member,
@@ -66,11 +67,7 @@ def _seed(app: Flask) -> dict:
             "member_id": member.id,
             "token": lookup.qr_token(member, secret.encode()),
             # One sign-in link per visit: a link opens the card once.
-            "card_links": [
-                f"/p/{program.slug}/in/"
-                + member_access.issue_link(session, member=member, secret_key=secret)
-                for _ in range(4)
-            ],
+            "card_links": [card_link(session, app, member) for _ in range(4)],
             "slug": program.slug,
         }
         session.commit()

@@ -15,10 +15,10 @@ import pytest
 from flask import Flask
 
 from loyalty.models import LoyaltyMember, Offering, RedemptionLimit, Reward, Role
-from loyalty.services import lookup, member_access, merchants
+from loyalty.services import lookup, merchants
 from loyalty.services.earn import earn
 from loyalty.services.enroll import enroll
-from tests.browser.conftest import ARTIFACTS, PHONE, LiveServer, live_server
+from tests.browser.conftest import ARTIFACTS, PHONE, LiveServer, card_link, live_server
 from web.extensions import db
 
 pytestmark = pytest.mark.browser
@@ -71,8 +71,7 @@ def _seed(app: Flask) -> dict:
         data = {
             "member_id": member.id,
             "token": lookup.qr_token(member, secret.encode()),
-            "card_link": f"/p/{program.slug}/in/"
-            + member_access.issue_link(session, member=member, secret_key=secret),
+            "card_link": card_link(session, app, member),
             "slug": program.slug,
         }
         session.commit()

@@ -13,10 +13,10 @@ import pytest
 from flask import Flask
 
 from loyalty.models import Offering, ProgramKind, Reward, RewardType, Role, StampPer
-from loyalty.services import lookup, member_access, merchants
+from loyalty.services import lookup, merchants
 from loyalty.services.earn import earn
 from loyalty.services.enroll import enroll
-from tests.browser.conftest import ARTIFACTS, PHONE, LiveServer, live_server
+from tests.browser.conftest import ARTIFACTS, PHONE, LiveServer, card_link, live_server
 from web.extensions import db
 
 pytestmark = pytest.mark.browser
@@ -71,11 +71,7 @@ def _seed(app: Flask) -> dict:
             "member_id": member.id,
             "token": lookup.qr_token(member, secret.encode()),
             # A sign-in link opens the card once: one for each viewport.
-            "card_links": {
-                name: f"/p/{program.slug}/in/"
-                + member_access.issue_link(session, member=member, secret_key=secret)
-                for name in ("phone", "desktop")
-            },
+            "card_links": {name: card_link(session, app, member) for name in ("phone", "desktop")},
             "slug": program.slug,
         }
         session.commit()
