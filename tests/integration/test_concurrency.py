@@ -79,8 +79,8 @@ def _setup(
         return ids, reward.id
 
 
-def test_fifty_tills_redeeming_from_a_member_who_can_afford_three(committed) -> None:
-    (member_id,), reward_id = _setup(committed, points=300)
+def _tills_redeeming(committed, member_id: int, reward_id: int, tills: int):
+    """`tills` redemptions of one reward for one member at once: vouchers issued, refusals."""
 
     def attempt(i: int) -> object:
         with committed.begin() as session:
@@ -91,9 +91,15 @@ def test_fifty_tills_redeeming_from_a_member_who_can_afford_three(committed) -> 
                 idempotency_key=f"till-{i}",
             ).code
 
-    outcomes = in_parallel(50, attempt)
+    outcomes = in_parallel(tills, attempt)
     refusals = Counter(type(o).__name__ for o in outcomes if isinstance(o, Exception))
-    assert sum(isinstance(o, str) for o in outcomes) == 3
+    return sum(isinstance(o, str) for o in outcomes), refusals
+
+
+def test_fifty_tills_redeeming_from_a_member_who_can_afford_three(committed) -> None:
+    (member_id,), reward_id = _setup(committed, points=300)
+    issued, refusals = _tills_redeeming(committed, member_id, reward_id, 50)
+    assert issued == 3
     assert refusals == {InsufficientPoints.__name__: 47}
     with committed() as session:
         assert assert_ledger_consistent(session, member_id) == 0
@@ -101,19 +107,8 @@ def test_fifty_tills_redeeming_from_a_member_who_can_afford_three(committed) -> 
 
 def test_twenty_tills_redeeming_a_once_per_member_reward_issue_one_voucher(committed) -> None:
     (member_id,), reward_id = _setup(committed, points=5000, limit=RedemptionLimit.ONCE)
-
-    def attempt(i: int) -> object:
-        with committed.begin() as session:
-            return redeem(
-                session,
-                member=session.get(LoyaltyMember, member_id),
-                reward=session.get(Reward, reward_id),
-                idempotency_key=f"once-{i}",
-            ).code
-
-    outcomes = in_parallel(20, attempt)
-    refusals = Counter(type(o).__name__ for o in outcomes if isinstance(o, Exception))
-    assert sum(isinstance(o, str) for o in outcomes) == 1
+    issued, refusals = _tills_redeeming(committed, member_id, reward_id, 20)
+    assert issued == 1
     assert refusals == {RewardLimitReached.__name__: 19}
     with committed() as session:
         assert session.scalar(select(func.count(Voucher.id))) == 1
