@@ -85,6 +85,8 @@ class EarnResult:
     debt_recovered: int = 0  # taken back for an earlier refund of points already spent
     # Stamp cards: the codes of the vouchers of the cards this purchase filled.
     card_vouchers: tuple[str, ...] = ()
+    # Why a full card still waits for its voucher (reward limit, out of stock); None otherwise.
+    card_held: str | None = None
 
 
 def _tier_multiplier(member: LoyaltyMember) -> Decimal:
@@ -354,7 +356,7 @@ def _earn_step_by_step(
         now=now,
         actor=Actor(user_id=details["actor_id"]),
     )
-    filled = (
+    completion = (
         stamps.complete_cards(
             session,
             member=member,
@@ -363,7 +365,7 @@ def _earn_step_by_step(
             actor=Actor(user_id=details["actor_id"]),
         )
         if quote.stamps
-        else []
+        else stamps.Completion([])
     )
     promotions.record_redemptions(
         session,
@@ -401,7 +403,8 @@ def _earn_step_by_step(
         carry_cents=quote.carry_out_cents,
         pending_until=pending_until,
         debt_recovered=-recovered.points if recovered else 0,
-        card_vouchers=tuple(v.code for v in filled),
+        card_vouchers=tuple(v.code for v in completion.vouchers),
+        card_held=completion.held,
     )
 
 

@@ -66,8 +66,9 @@ class LimitHit:
     last_redeemed_at: datetime
     again_at: datetime | None  # None: never again (once per member)
 
-    def message(self, zone: ZoneInfo, card_number: str) -> str:
-        """What the cashier, the customer or the API client reads."""
+    def message(self, zone: ZoneInfo, card_number: str, *, full_card: bool = False) -> str:
+        """What the cashier, the customer or the API client reads; `full_card`: said of a
+        stamp card that stays full instead of a redemption refused."""
         last = _day(self.last_redeemed_at, zone)
         rule = {
             RedemptionLimit.ONCE: "once per member",
@@ -81,8 +82,9 @@ class LimitHit:
             f"already redeemed it on {last}."
         )
         if self.again_at is None:
-            return f"{text} Choose another reward."
-        return f"{text} It can be redeemed again from {_day(self.again_at, zone)}."
+            return f"{text} {'The full card keeps its stamps.' if full_card else 'Choose another reward.'}"
+        again = f"{text} It can be redeemed again from {_day(self.again_at, zone)}."
+        return f"{again} The full card keeps its stamps until then." if full_card else again
 
 
 def _day(moment: datetime, zone: ZoneInfo) -> str:

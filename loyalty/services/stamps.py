@@ -30,8 +30,9 @@ from loyalty.models import (
     Voucher,
     VoucherStatus,
 )
-from loyalty.services import debt, events, ledger, rewards
+from loyalty.services import debt, events, ledger, reward_limits, rewards
 from loyalty.services.actors import Actor
+from loyalty.services.calendar import zone_of
 
 CARD_REFERENCE = "stamp_card"
 MIN_CARD_SIZE = 2
@@ -183,6 +184,15 @@ def card_reward(session: Session, program: LoyaltyProgram) -> Reward | None:
     return reward if reward is not None and reward.program_id == program.id else None
 
 
+@dataclass(frozen=True)
+class Completion:
+    """What a purchase's stamps did to full cards: the vouchers issued, and why a full card
+    still waits, if one does (in the cashier's words)."""
+
+    vouchers: list[Voucher]
+    held: str | None = None
+
+
 def complete_cards(
     session: Session,
     *,
@@ -190,20 +200,37 @@ def complete_cards(
     earned: LoyaltyTransaction,
     now: datetime,
     actor: Actor,
-) -> list[Voucher]:
+) -> Completion:
     """Spend every full card of the locked member on its reward; the rest starts the next card.
 
-    A card whose reward is out of stock (or which has no reward set) stays full: no stamp is
-    lost, and the next purchase completes it once the reward is back.
+    A card whose reward is out of stock, already redeemed as often as its limit allows (once
+    per member, per month...), or which has no reward set, stays full: no stamp is lost, and
+    the next purchase completes it once the reward is back or the limit allows it again.
     """
     program = member.program
     size = program.stamp_card_size
     issued: list[Voucher] = []
+    held: str | None = None
     reward = card_reward(session, program) if member.points_balance >= size else None
+    if reward is None and member.points_balance >= size:
+        held = (
+            "The card is full, but no reward is set for a full card: "
+            "a manager sets it in the programme settings."
+        )
     while reward is not None and member.points_balance >= size:
+        # The reward's limit, as for a redemption: refused, the card keeps its stamps, stays full.
+        hit = reward_limits.limit_hits(session, member=member, rewards=[reward], now=now)
+        if reward.id in hit:
+            held = hit[reward.id].message(
+                zone_of(program.merchant), member.card_number, full_card=True
+            )
+            break
         try:
             rewards.take_one_from_stock(session, reward)  # one conditional UPDATE: no partial write
         except RewardOutOfStock:
+            held = (
+                f"“{reward.name}” is out of stock: the full card keeps its stamps until it is back."
+            )
             break
         transaction = ledger.debit(
             session,
@@ -240,7 +267,7 @@ def complete_cards(
                 "voucher": events.voucher_ref(voucher),
             },
         )
-    return issued
+    return Completion(issued, held)
 
 
 def vouchers_of(session: Session, earned: LoyaltyTransaction) -> list[Voucher]:

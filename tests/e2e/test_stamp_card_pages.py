@@ -11,6 +11,7 @@ from loyalty.models import (
     LoyaltyTransaction,
     OutboxMessage,
     ProgramKind,
+    RedemptionLimit,
     Role,
     Voucher,
 )
@@ -141,6 +142,24 @@ def test_the_till_counts_items_shows_the_grid_and_the_full_cards_voucher(
         "●●○○○○○○○○ 2 of 10 stamps: 8 more stamps for Free coffee. "
         f"Full card! Your voucher for Free coffee: {response.json['card_vouchers'][0]}."
     )
+
+
+def test_the_till_says_why_a_full_card_keeps_its_stamps_when_the_reward_limit_is_reached(
+    client, session, member, cashier, coffee
+):
+    coffee.redemption_limit = RedemptionLimit.ONCE
+    session.flush()
+    for key in ("first", "second"):
+        response = client.post(
+            f"/staff/members/{member.id}/earn",
+            data={"amount": "30", "items": "10", "idempotency_key": key},
+            headers=JSON,
+        )
+        assert response.status_code == 200
+    assert (response.json["balance"], response.json["card_vouchers"]) == (10, [])
+    assert "can be redeemed once per member" in response.json["message"]
+    assert "The full card keeps its stamps." in response.json["message"]
+    assert len(session.scalars(select(Voucher)).all()) == 1
 
 
 @pytest.mark.parametrize("items", ["abc", "0", "12345"])

@@ -13,6 +13,7 @@ from loyalty.errors import IdempotencyConflict, InvalidInput, RewardUnavailable
 from loyalty.models import (
     LoyaltyTransaction,
     ProgramKind,
+    RedemptionLimit,
     RefundShortfall,
     Role,
     StampPer,
@@ -25,7 +26,7 @@ from loyalty.services import programme_settings, stamps
 from loyalty.services.corrections import adjust, reverse
 from loyalty.services.earn import earn, preview_earn
 from loyalty.services.rewards import redeem
-from loyalty.services.vouchers import use_voucher
+from loyalty.services.vouchers import use_voucher, void_voucher
 from tests import factories
 from tests.fakes.wallet import wallet_certs, wallet_settings  # noqa: F401  (fixtures)
 from tests.invariants import assert_ledger_consistent
@@ -274,6 +275,88 @@ def test_a_full_card_waits_when_its_reward_is_out_of_stock(session, card, member
     later = visit(session, member, "later", items=2)
     assert (later.balance, len(later.card_vouchers)) == (2, 1)
     assert assert_ledger_consistent(session, member.id) == 2
+
+
+def test_a_full_card_waits_when_its_reward_was_already_had_once_per_member(
+    session, card, member, coffee
+):
+    coffee.redemption_limit = RedemptionLimit.ONCE
+    card.stamp_per = StampPer.ITEM
+    first = visit(session, member, "first", items=10)
+    assert (first.balance, len(first.card_vouchers), first.card_held) == (0, 1, None)
+    second = visit(session, member, "second", items=13)  # the same limit a redemption obeys
+    assert (second.balance, second.card_vouchers) == (13, ())  # the stamps stay on the card
+    assert "can be redeemed once per member" in second.card_held
+    assert "already redeemed it on 1 Jun 2026. The full card keeps its stamps." in second.card_held
+    assert session.scalar(select(func.count(Voucher.id))) == 1
+    assert assert_ledger_consistent(session, member.id) == 13
+
+
+def test_one_purchase_filling_two_cards_gets_one_voucher_of_a_once_per_member_reward(
+    session, card, member, coffee
+):
+    coffee.redemption_limit = RedemptionLimit.ONCE
+    card.stamp_per = StampPer.ITEM
+    result = visit(session, member, "big", items=25)
+    assert (result.balance, len(result.card_vouchers)) == (15, 1)
+    assert result.card_held is not None
+    assert assert_ledger_consistent(session, member.id) == 15
+
+
+def test_a_monthly_reward_completes_the_waiting_card_once_the_new_month_begins(
+    session, card, member, coffee
+):
+    coffee.redemption_limit = RedemptionLimit.MONTH
+    card.stamp_per = StampPer.ITEM
+    visit(session, member, "june", items=10)
+    held = earn(
+        session,
+        member=member,
+        amount_cents=2_000,
+        items=10,
+        idempotency_key="june-2",
+        at=NOW + timedelta(days=5),
+    )
+    assert (held.balance, held.card_vouchers) == (10, ())
+    assert "again from 1 Jul 2026. The full card keeps its stamps until then." in held.card_held
+    july = earn(
+        session,
+        member=member,
+        amount_cents=350,
+        items=1,
+        idempotency_key="july",
+        at=datetime(2026, 7, 1, 9, tzinfo=UTC),
+    )
+    assert (july.balance, len(july.card_vouchers), july.card_held) == (1, 1, None)
+    assert assert_ledger_consistent(session, member.id) == 1
+
+
+def test_a_voided_card_voucher_frees_the_once_per_member_limit(
+    session, card, member, coffee, manager
+):
+    coffee.redemption_limit = RedemptionLimit.ONCE
+    card.stamp_per = StampPer.ITEM
+    first = visit(session, member, "first", items=10)
+    voucher = session.scalars(select(Voucher).where(Voucher.code == first.card_vouchers[0])).one()
+    void_voucher(
+        session,
+        voucher=voucher,
+        reason="wrong card",
+        idempotency_key="void",
+        actor=manager,
+        now=NOW,
+    )
+    again = visit(session, member, "again", items=1)  # the voucher's stamps came back: 11
+    assert (again.balance, len(again.card_vouchers)) == (1, 1)
+
+
+def test_a_full_card_waiting_on_stock_says_so_at_the_till(session, card, member, coffee):
+    coffee.stock = 0
+    card.stamp_per = StampPer.ITEM
+    full = visit(session, member, "full", items=10)
+    assert full.card_held == (
+        "“Free coffee” is out of stock: the full card keeps its stamps until it is back."
+    )
 
 
 def test_stamps_given_by_a_manager_can_fill_the_card(session, card, member, manager):

@@ -356,6 +356,7 @@ def earn(member_id: int) -> Response | str:
     db.session.commit()
     return done(
         url_for("staff.receipt", transaction_id=result.transaction_id),
+        result.card_held,
         points=result.points,
         balance=result.balance,
         replayed=result.replayed,
