@@ -143,6 +143,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "fr": "Bienvenue chez {program} ! Carte {card}, {filled} tampons sur {size}.",
         "de": "Willkommen bei {program}! Karte {card}, {filled} von {size} Stempeln.",
     },
+    "welcome_back_stamps": {
+        "en": "You are already a member of {program}. Card {card}, {filled} of {size} stamps.",
+        "fr": "Vous êtes déjà membre de {program}. Carte {card}, {filled} tampons sur {size}.",
+        "de": "Sie sind bereits Mitglied bei {program}. Karte {card}, {filled} von {size} Stempeln.",
+    },
     "linked_stamps": {
         "en": "Done: this chat is linked to card {card}. {filled} of {size} stamps.",
         "fr": "C'est fait : ce chat est lié à la carte {card}. {filled} tampons sur {size}.",

@@ -528,6 +528,19 @@ def test_the_bot_shows_the_stamp_grid_and_what_the_full_card_gives(session, tena
     assert chat.replies[0].buttons  # the menu, no redeem buttons to spend stamps on
 
 
+def test_the_bot_welcomes_back_a_stamp_card_member_with_the_card_instead_of_failing(
+    session, tenant, card
+):
+    from tests.integration.test_bot_dialogue import Chat, join_by_telegram
+
+    chat = Chat(session)
+    join_by_telegram(session, tenant, chat)
+    again = chat.say(f"/start join_{tenant.program.join_code}")
+    assert "You are already a member" in again
+    assert "0 of 10 stamps" in again
+    assert "points" not in again
+
+
 def test_wallet_passes_of_a_stamp_card_carry_its_grid(session, card, member, wallet_settings):
     from loyalty.models import WalletPlatform
     from wallet import apple, google
