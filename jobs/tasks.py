@@ -192,7 +192,7 @@ def expiry_reminder_work(session: Session, program: LoyaltyProgram, today, now) 
     switch = automations.state(session, program.merchant_id, AutomationKey.EXPIRY_REMINDER)
     if not switch.enabled:
         return {"reminders": 0}
-    custom = switch.text if switch.text != switch.automation.text else None
+    custom = switch.text if switch.text != switch.default_text else None
     zone = rules.merchant_zone(session, program.merchant_id)
     queued = queue_expiry_reminders(
         session, program=program, today=today, zone=zone, now=now, text=custom

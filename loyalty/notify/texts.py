@@ -21,18 +21,18 @@ NOTICES = {
     "receipt": "{program} receipt{at_shop}: {points:+d} points. Balance: {balance} points.{carry}",
     "link_code": "{program}: your code is {code}.",
     "tier_changed": "{program}: your tier is now {tier}.",
-    "birthday_bonus": "{program}: happy birthday! {points} points are on your card.",
-    "expiry_warning": "{program}: {points} of your points expire on {expiry_date}. "
+    "birthday_bonus": "{program}: happy birthday! {points} {unit} are on your card.",
+    "expiry_warning": "{program}: {points} of your {unit} expire on {expiry_date}. "
     "Use them before then.",
 }
 SUBJECTS = {
-    "points_changed": "{program}: your points",
+    "points_changed": "{program}: your {unit}",
     "voucher_used": "{program}: voucher used",
     "receipt": "{program}: your receipt",
     "link_code": "{program}: your code",
     "tier_changed": "{program}: your tier",
     "birthday_bonus": "{program}: happy birthday",
-    "expiry_warning": "{program}: your points expire on {expiry_date}",
+    "expiry_warning": "{program}: your {unit} expire on {expiry_date}",
     "webhook_disabled": "{program}: webhook endpoint disabled",
 }
 
@@ -72,6 +72,9 @@ class _Blank(dict):
 def _fields(payload: dict[str, Any]) -> _Blank:
     fields = _Blank(payload)
     fields["at_shop"] = f" at {payload['shop']}" if payload.get("shop") else ""
+    # A stamp card's messages say "stamps"; older queued messages carry no unit: points.
+    stamped = payload.get("unit") == "stamps" or isinstance(payload.get("stamps"), dict)
+    fields["unit"] = "stamps" if stamped else "points"
     carry = payload.get("carry_cents")
     fields["carry"] = (
         f" {euros(carry, payload.get('currency'))} towards your next point."

@@ -31,6 +31,7 @@ from loyalty.models import (
     Merchant,
     OutboxChannel,
     OutboxMessage,
+    ProgramKind,
 )
 from loyalty.notify import campaign_texts, outbox
 from loyalty.offerings import Feature
@@ -45,6 +46,10 @@ class Automation:
     text: str  # the default message template
     days: int | None = None  # the default number of days, where the automation has one
     days_label: str = ""
+    stamp_text: str | None = None  # the default for a stamp card, where `text` speaks of points
+
+    def default_text(self, kind: ProgramKind) -> str:
+        return self.stamp_text if kind == ProgramKind.STAMPS and self.stamp_text else self.text
 
 
 AUTOMATIONS: dict[AutomationKey, Automation] = {
@@ -56,6 +61,7 @@ AUTOMATIONS: dict[AutomationKey, Automation] = {
         "Hi {first_name}, you have {points} points with us. See you soon at {shop}!",
         days=7,
         days_label="Days after joining",
+        stamp_text="Hi {first_name}, you have {points} stamps on your card. See you soon at {shop}!",
     ),
     AutomationKey.WIN_BACK: Automation(
         AutomationKey.WIN_BACK,
@@ -65,6 +71,7 @@ AUTOMATIONS: dict[AutomationKey, Automation] = {
         "We miss you, {first_name}! Your {points} points are waiting for you.",
         days=60,
         days_label="Days without a visit",
+        stamp_text="We miss you, {first_name}! Your {points} stamps are waiting for you.",
     ),
     AutomationKey.EXPIRY_REMINDER: Automation(
         AutomationKey.EXPIRY_REMINDER,
@@ -72,6 +79,8 @@ AUTOMATIONS: dict[AutomationKey, Automation] = {
         "A warning 14 days before points expire.",
         True,
         "{first_name}, some of your points expire on {expiry_date}. Use them for {reward}!",
+        # A stamp card's reward comes with a full card, not for what the stamps would buy.
+        stamp_text="{first_name}, some of your stamps expire on {expiry_date}. Come and fill your card!",
     ),
     AutomationKey.TIER_UP: Automation(
         AutomationKey.TIER_UP,
@@ -90,6 +99,7 @@ class AutomationState:
     enabled: bool
     text: str
     days: int | None
+    default_text: str  # the standard text for this merchant's kind of programme
 
 
 def _row(session: Session, merchant_id: int, key: AutomationKey) -> AutomationSetting | None:
@@ -105,11 +115,16 @@ def state(session: Session, merchant_id: int, key: AutomationKey | str) -> Autom
     automation = AUTOMATIONS[key]
     row = _row(session, merchant_id, key)
     settings: Mapping[str, Any] = row.settings if row is not None else {}
+    kind = session.scalar(
+        select(LoyaltyProgram.kind).where(LoyaltyProgram.merchant_id == merchant_id).limit(1)
+    )
+    default = automation.default_text(ProgramKind(kind or ProgramKind.POINTS))
     return AutomationState(
         automation=automation,
         enabled=row.enabled if row is not None else automation.enabled,
-        text=str(settings.get("text") or automation.text),
+        text=str(settings.get("text") or default),
         days=settings.get("days", automation.days),
+        default_text=default,
     )
 
 

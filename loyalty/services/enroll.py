@@ -30,7 +30,7 @@ from loyalty.models import (
     TransactionType,
 )
 from loyalty.notify import outbox
-from loyalty.services import events, ledger, referrals
+from loyalty.services import events, ledger, referrals, stamps
 from loyalty.services.actors import SYSTEM, Actor
 
 LANGUAGES = ("en", "fr", "de")
@@ -204,6 +204,7 @@ def enroll(
             "card_number": member.card_number,
             "program": program.name,
             "signup_bonus": program.signup_bonus,
+            "unit": stamps.unit_of(program),
             "language": language,
         },
         dedupe_key=f"welcome:{member.id}",

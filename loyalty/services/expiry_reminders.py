@@ -32,6 +32,7 @@ from loyalty.models import (
     PointLot,
 )
 from loyalty.notify import campaign_texts
+from loyalty.services import stamps
 from loyalty.services.receipts import PREFERENCE
 
 LEAD_DAYS = 14
@@ -135,6 +136,7 @@ def queue_expiry_reminders(
     if not rows:
         return 0
     destinations = _destinations(session, {row.member_id for row in rows})
+    unit = stamps.unit_of(program)
     values = []
     for row in rows:
         destination = destinations.get(row.member_id)
@@ -146,6 +148,7 @@ def queue_expiry_reminders(
             "program": program.name,
             "points": int(row.points),
             "expiry_date": f"{day.day} {day:%B %Y}",
+            "unit": unit,
             "language": row.language,
         }
         if text:

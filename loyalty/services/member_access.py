@@ -35,7 +35,7 @@ from loyalty.models import (
 )
 from loyalty.models.access import MemberAccessToken
 from loyalty.notify import outbox
-from loyalty.services import audit
+from loyalty.services import audit, stamps
 from loyalty.services.actors import Actor
 from loyalty.services.expiry import months_before
 from loyalty.services.tiers import QUALIFYING_TYPES, REFUND_REFERENCE
@@ -320,6 +320,7 @@ def resend_welcome(
             "card_number": member.card_number,
             "program": member.program.name,
             "signup_bonus": 0,  # the bonus was for joining; a resend does not promise it again
+            "unit": stamps.unit_of(member.program),
             "language": customer.language,
         },
         dedupe_key=f"welcome:{member.id}:resent:{now:%Y%m%d%H%M}",

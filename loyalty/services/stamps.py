@@ -46,6 +46,11 @@ def is_stamp_card(program: LoyaltyProgram) -> bool:
     return program.kind == ProgramKind.STAMPS
 
 
+def unit_of(program: LoyaltyProgram) -> str:
+    """What the programme's customers collect, as their messages say it: "points" or "stamps"."""
+    return "stamps" if is_stamp_card(program) else "points"
+
+
 @dataclass(frozen=True)
 class StampCard:
     """What the member's current card looks like, for every surface that shows it."""

@@ -50,7 +50,7 @@ _ENV = _environment()
 
 def _context(payload: dict[str, Any]) -> dict[str, Any]:
     # Messages queued by other surfaces (the bot's welcome) may lack the web's links.
-    return {"links": {}, "name": "", "signup_bonus": 0, **payload}
+    return {"links": {}, "name": "", "signup_bonus": 0, "unit": "points", **payload}
 
 
 def has_template(template: str) -> bool:
