@@ -27,6 +27,7 @@ from loyalty.identity import (
 from loyalty.models import Customer, LoyaltyMember, Merchant
 from loyalty.services import audit
 from loyalty.services.actors import Actor
+from loyalty.services.calendar import zone_of
 
 SEARCH_LIMIT = 10
 
@@ -70,8 +71,9 @@ def by_token(
 
     if member is not None and signed_with(member.qr_previous_secret):
         # A screenshot or an old printout of a card whose code was rotated since.
+        replaced = issued_at(member).astimezone(zone_of(merchant))  # the merchant's day, not UTC's
         raise InvalidToken(
-            f"This QR code was replaced on {issued_at(member):%d %b %Y} and no longer works. "
+            f"This QR code was replaced on {replaced:%d %b %Y} and no longer works. "
             "Ask the customer to open their current card (the wallet pass updates itself) "
             "or search by phone."
         )

@@ -129,6 +129,23 @@ def test_a_rotated_token_is_refused_saying_when_and_the_new_one_works(
     assert identify(session, tenant, lookup.qr_token(ann, secret_key), secret_key) == ann
 
 
+@pytest.mark.parametrize(
+    ("zone", "rotated_at", "day"),
+    [
+        ("Europe/Luxembourg", datetime(2026, 11, 20, 23, 30, tzinfo=UTC), "21 Nov 2026"),
+        ("America/Montreal", datetime(2026, 11, 21, 2, 0, tzinfo=UTC), "20 Nov 2026"),
+    ],
+)
+def test_the_replacement_day_is_the_merchants_local_day(
+    session, tenant, ann, secret_key, zone, rotated_at, day
+):
+    tenant.merchant.timezone = zone
+    old = lookup.qr_token(ann, secret_key)
+    lookup.rotate_qr_token(session, member=ann, actor=SYSTEM, now=rotated_at)
+    with pytest.raises(InvalidToken, match=f"replaced on {day} and no longer works"):
+        identify(session, tenant, old, secret_key)
+
+
 def test_a_token_two_rotations_old_is_still_refused(session, tenant, ann, secret_key):
     oldest = lookup.qr_token(ann, secret_key)
     lookup.rotate_qr_token(session, member=ann, actor=SYSTEM)
