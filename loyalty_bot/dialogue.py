@@ -68,7 +68,7 @@ from loyalty.services.actors import Actor
 from loyalty.services.promotions import active_promotions
 from loyalty.services.reward_limits import LimitHit
 from loyalty_bot import keywords
-from loyalty_bot.messages import LANGUAGE_NAMES, LANGUAGES, text
+from loyalty_bot.messages import LANGUAGE_NAMES, LANGUAGES, for_card, text
 from wallet.links import links_for
 from wallet.qr import qr_png
 
@@ -383,7 +383,9 @@ class _Turn:
     # --- helpers ----------------------------------------------------------------------------
 
     def t(self, key: str, **values: object) -> str:
-        return text(key, self.language, **values)
+        """`key` in the customer's language; a stamp card's member reads its stamp version."""
+        stamp_card = self.program is not None and stamps.is_stamp_card(self.program)
+        return text(for_card(key, stamp_card=stamp_card), self.language, **values)
 
     def _program_name(self) -> str:
         return self.program.name if self.program else ""
@@ -584,7 +586,7 @@ class _Turn:
         assert self.member is not None
         stamp_card = stamps.card_of(self.member)
         if stamp_card is not None:
-            key, figures = f"{key}_stamps", {"filled": stamp_card.filled, "size": stamp_card.size}
+            figures = {"filled": stamp_card.filled, "size": stamp_card.size}
         else:
             figures = {"points": self.member.points_balance}
         summary = Reply(

@@ -2,6 +2,8 @@
 
 `text(key, language, **values)` picks the language (English when a text or language is
 missing) and fills in the values. Every key has all three languages: a unit test checks it.
+A text that speaks of points has a `<key>_stamps` version for stamp cards' members where
+needed; `for_card(key, stamp_card=...)` names the one to say.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "{program} is paused for now: you cannot join or use your card. Your points are kept.",
         "fr": "{program} est en pause : adhésion et carte indisponibles. Vos points sont conservés.",
         "de": "{program} ist pausiert: Beitritt und Karte gehen gerade nicht. Ihre Punkte bleiben.",
+    },
+    "programme_paused_stamps": {
+        "en": "{program} is paused for now: you cannot join or use your card. Your stamps are kept.",
+        "fr": "{program} est en pause : adhésion et carte indisponibles. Vos tampons sont conservés.",
+        "de": "{program} ist pausiert: Beitritt und Karte gehen gerade nicht. Ihre Stempel bleiben.",
     },
     "help_no_programme": {
         "en": "Hello! To join a loyalty programme, open your shop's link or send JOIN and its code.",
@@ -184,10 +191,20 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "fr": "Adhésion expirée le {date} : renouvelez-la en caisse ({price}) pour regagner des points.",
         "de": "Mitgliedschaft am {date} abgelaufen: an der Kasse verlängern ({price}) für neue Punkte.",
     },
+    "membership_lapsed_stamps": {
+        "en": "Membership expired on {date}: renew at the till ({price}) to collect stamps again.",
+        "fr": "Adhésion expirée le {date} : renouvelez-la en caisse ({price}) pour regagner des tampons.",
+        "de": "Mitgliedschaft am {date} abgelaufen: an der Kasse verlängern ({price}) für neue Stempel.",
+    },
     "membership_unpaid": {
         "en": "Membership not paid yet: pay at the till ({price}) to start earning points.",
         "fr": "Adhésion pas encore payée : réglez-la en caisse ({price}) pour gagner des points.",
         "de": "Mitgliedschaft noch nicht bezahlt: an der Kasse zahlen ({price}), um Punkte zu sammeln.",
+    },
+    "membership_unpaid_stamps": {
+        "en": "Membership not paid yet: pay at the till ({price}) to start collecting stamps.",
+        "fr": "Adhésion pas encore payée : réglez-la en caisse ({price}) pour gagner des tampons.",
+        "de": "Mitgliedschaft noch nicht bezahlt: an der Kasse zahlen ({price}), um Stempel zu sammeln.",
     },
     "card": {
         "en": "Card {card}. Show this QR code at the till.",
@@ -306,6 +323,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "fr": "Pas encore de mouvement de points.",
         "de": "Noch keine Punktebewegungen.",
     },
+    "history_none_stamps": {
+        "en": "No stamps collected yet.",
+        "fr": "Pas encore de tampon.",
+        "de": "Noch keine Stempel gesammelt.",
+    },
     "history_head": {
         "en": "Last movements:",
         "fr": "Derniers mouvements :",
@@ -349,6 +371,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "fr": "Supprimer pour de bon votre carte {program}, points et données ? Répondez OUI ou NON.",
         "de": "Ihre {program}-Karte, Punkte und Daten endgültig löschen? Antworten Sie JA oder NEIN.",
     },
+    "confirm_erase_stamps": {
+        "en": "Delete your {program} card, stamps and data for good? Reply YES or NO.",
+        "fr": "Supprimer pour de bon votre carte {program}, tampons et données ? Répondez OUI ou NON.",
+        "de": "Ihre {program}-Karte, Stempel und Daten endgültig löschen? Antworten Sie JA oder NEIN.",
+    },
     "erased": {
         "en": "Done: your {program} card is closed and your name, phone and e-mail are erased. "
         "Write JOIN to start again.",
@@ -373,6 +400,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "de": "Ich kann nur Text lesen. Senden Sie HILFE für alle Befehle.",
     },
     "button_balance": {"en": "Balance", "fr": "Solde", "de": "Punkte"},
+    "button_balance_stamps": {"en": "Stamps", "fr": "Tampons", "de": "Stempel"},
     "button_card": {"en": "My card", "fr": "Ma carte", "de": "Meine Karte"},
     "button_rewards": {"en": "Rewards", "fr": "Cadeaux", "de": "Prämien"},
     "button_history": {"en": "History", "fr": "Historique", "de": "Verlauf"},
@@ -388,6 +416,15 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "de": "Einlösen: {reward}",
     },
 }
+
+
+STAMPS = "_stamps"
+
+
+def for_card(key: str, *, stamp_card: bool) -> str:
+    """The key to say `key` with: its stamp version to a stamp card's member, where it has one."""
+    stamped = key + STAMPS
+    return stamped if stamp_card and stamped in CATALOGUE else key
 
 
 def text(key: str, language: str, /, **values: object) -> str:

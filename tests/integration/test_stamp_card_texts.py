@@ -1,5 +1,5 @@
 """What a stamp-card programme's customers read speaks of stamps, never of points: the welcome,
-notices' subjects, expiry reminders, and automated campaigns' standard texts."""
+notices' subjects, expiry reminders, automated campaigns' standard texts, and the chat."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from loyalty.models import (
     ChannelKind,
     ExpiryPolicy,
     LoyaltyTransaction,
+    MerchantStatus,
     OutboxMessage,
     Role,
     StampPer,
 )
 from loyalty.notify import texts
-from loyalty.services import automations, receipts
+from loyalty.services import automations, membership, receipts
 from loyalty.services.earn import earn
 from loyalty.services.enroll import enroll
 from loyalty.services.expiry_reminders import queue_expiry_reminders
@@ -169,3 +170,34 @@ def test_a_win_back_message_of_a_stamp_card_counts_stamps(session, tenant, card)
     assert automations.queue_win_back(session, program=card, now=NOW + timedelta(days=60)) == 1
     message = _outbox(session, "automation_win_back")
     assert texts.short_text(message) == "We miss you, Ana! Your 3 stamps are waiting for you."
+
+
+# The word for points, and for stamps, in each of the chat's languages.
+POINTS = {"en": "point", "fr": "point", "de": "punkt"}
+STAMPS = {"en": "stamp", "fr": "tampon", "de": "stempel"}
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "de"])
+def test_the_chat_speaks_of_stamps_to_a_stamp_card_member(session, tenant, card, language):
+    from tests.integration.test_bot_dialogue import Chat, join_by_telegram
+
+    card.signup_bonus = 0
+    card.paid_membership = True
+    card.membership_price_cents = 3000
+    chat = Chat(session)
+    member = join_by_telegram(session, tenant, chat)
+    chat.say(payload=f"language:{language}")
+    said = {"history": chat.say("history"), "unpaid": chat.say("balance")}
+    menu = [button.label for row in chat.replies[0].buttons for button in row]
+    said["erase"] = chat.say("delete")
+    chat.say("no")
+    cashier = factories.actor_for(factories.make_user(session, tenant), Role.STAFF)
+    membership.renew(session, member=member, actor=cashier, idempotency_key="r", now=chat.now)
+    chat.now += timedelta(days=400)
+    said["lapsed"] = chat.say("balance")
+    tenant.merchant.status = MerchantStatus.SUSPENDED
+    said["paused"] = chat.say("balance")
+    for what, reply in said.items():
+        assert STAMPS[language] in reply.lower(), what
+        assert POINTS[language] not in reply.lower(), what
+    assert not any(POINTS[language] in label.lower() for label in menu)

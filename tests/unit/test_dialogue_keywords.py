@@ -7,7 +7,7 @@ import string
 import pytest
 
 from loyalty_bot import keywords
-from loyalty_bot.messages import CATALOGUE, LANGUAGES, text
+from loyalty_bot.messages import CATALOGUE, LANGUAGES, STAMPS, for_card, text
 from loyalty_bot.sms import gsm7_length
 
 
@@ -91,6 +91,16 @@ def test_every_message_exists_in_every_language_with_the_same_placeholders():
             lang: {f for _, f, _, _ in formatter.parse(entry[lang]) if f} for lang in LANGUAGES
         }
         assert fields["fr"] == fields["en"] == fields["de"], key
+
+
+def test_a_stamp_version_says_the_same_text_with_stamps_and_only_to_stamp_cards():
+    stamped = [key for key in CATALOGUE if key.endswith(STAMPS)]
+    for key in stamped:
+        base = key.removesuffix(STAMPS)
+        assert base in CATALOGUE, key  # a version of a text, not a text of its own
+        assert for_card(base, stamp_card=True) == key
+        assert for_card(base, stamp_card=False) == base
+    assert for_card("cancelled", stamp_card=True) == "cancelled"  # no version: the one text
 
 
 def test_unknown_language_falls_back_to_english():
