@@ -584,7 +584,7 @@ class _Turn:
     def _card_summary(self, key: str) -> list[Reply]:
         assert self.program is not None
         assert self.member is not None
-        stamp_card = stamps.card_of(self.member)
+        stamp_card = stamps.card_of(self.member, now=self.now)
         if stamp_card is not None:
             figures = {"filled": stamp_card.filled, "size": stamp_card.size}
         else:
@@ -609,7 +609,7 @@ class _Turn:
         assert self.program is not None
         assert self.member is not None
         member = self.member
-        stamp_card = stamps.card_of(member)
+        stamp_card = stamps.card_of(member, now=self.now)
         if stamp_card is not None:
             parts = self._stamp_lines(stamp_card)
         else:
@@ -672,14 +672,27 @@ class _Turn:
         if stamp_card.to_go:
             lines.append(self.t("stamps_to_go", missing=stamp_card.to_go, reward=stamp_card.reward))
         else:
-            lines.append(self.t("stamps_full", reward=stamp_card.reward))
+            lines.append(self._full_card(stamp_card))
         return lines
+
+    def _full_card(self, stamp_card: stamps.StampCard) -> str:
+        """When a full card's reward comes: with the next visit, or why it waits."""
+        hold, reward = stamp_card.hold, stamp_card.reward
+        if hold is None:
+            return self.t("stamps_full", reward=reward)
+        if hold.reason == stamps.HoldReason.STOCK:
+            return self.t("stamps_full_stock", reward=reward)
+        if hold.reason == stamps.HoldReason.NO_REWARD:
+            return self.t("stamps_full_no_reward")
+        if hold.again is None:
+            return self.t("stamps_full_once", reward=reward)
+        return self.t("stamps_full_again", reward=reward, date=hold.again.strftime("%d.%m.%Y"))
 
     def _stamp_card_rewards(self) -> list[Reply] | None:
         """A stamp card has no catalogue to choose from: say what the full card gives."""
         assert self.program is not None
         assert self.member is not None
-        stamp_card = stamps.card_of(self.member)
+        stamp_card = stamps.card_of(self.member, now=self.now)
         if stamp_card is None:
             return None
         text = self.t(

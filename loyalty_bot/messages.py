@@ -137,6 +137,26 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "fr": "Votre carte est pleine : {reward} vous attend à votre prochaine visite.",
         "de": "Ihre Karte ist voll: {reward} gibt es beim nächsten Besuch.",
     },
+    "stamps_full_stock": {
+        "en": "Your card is full: {reward} is out of stock; it comes with your next visit once back.",
+        "fr": "Votre carte est pleine : {reward} est épuisé ; il vous attend dès son retour en stock.",
+        "de": "Ihre Karte ist voll: {reward} ist ausverkauft und kommt, sobald es wieder vorrätig ist.",
+    },
+    "stamps_full_again": {
+        "en": "Your card is full: {reward} comes with your next visit from {date}.",
+        "fr": "Votre carte est pleine : {reward} vous attend à votre prochaine visite dès le {date}.",
+        "de": "Ihre Karte ist voll: {reward} gibt es beim nächsten Besuch ab {date}.",
+    },
+    "stamps_full_once": {
+        "en": "Your card is full, but you have already had {reward}: it is once per member.",
+        "fr": "Votre carte est pleine, mais vous avez déjà eu {reward} : une fois par membre.",
+        "de": "Ihre Karte ist voll, aber Sie hatten {reward} schon: einmal pro Mitglied.",
+    },
+    "stamps_full_no_reward": {
+        "en": "Your card is full: ask at the till about its reward.",
+        "fr": "Votre carte est pleine : demandez sa récompense en caisse.",
+        "de": "Ihre Karte ist voll: fragen Sie an der Kasse nach der Prämie.",
+    },
     "stamps_rewards": {
         "en": "{program} is a stamp card: a full card of {size} stamps gives {reward}, "
         "as a voucher. Your vouchers are on your card page.",

@@ -97,6 +97,10 @@ def pass_json(content: CardContent, settings: WalletSettings) -> dict[str, Any]:
         {"key": "earn", "label": "How to earn", "value": content.how_to_earn},
         {"key": "redeem", "label": "How to redeem", "value": content.how_to_redeem},
     ]
+    if content.stamp_card is not None:
+        # Where the card stands, and when a full card's reward comes (or why it waits).
+        summary = {"key": "stamp_card", "label": "Your card", "value": content.stamp_card.summary}
+        back_fields.insert(0, summary)
     if content.places:
         back_fields.append(
             {

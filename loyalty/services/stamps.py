@@ -10,14 +10,16 @@ and idempotency are the ledger's own (services/ledger.py, corrections.py).
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from loyalty.db import utcnow
 from loyalty.errors import InvalidInput, RewardOutOfStock
 from loyalty.models import (
     LoyaltyMember,
@@ -51,16 +53,36 @@ def unit_of(program: LoyaltyProgram) -> str:
     return "stamps" if is_stamp_card(program) else "points"
 
 
+class HoldReason(enum.StrEnum):
+    """Why a full card's voucher waits (see `complete_cards`)."""
+
+    LIMIT = "limit"  # the reward was had as often as its limit allows
+    STOCK = "stock"  # the reward is out of stock
+    NO_REWARD = "no_reward"  # the programme names no reward for a full card
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Why a full card still waits for its voucher, as its customer is told."""
+
+    reason: HoldReason
+    # LIMIT: the merchant's day from which the reward comes again; None: never (once per member).
+    again: date | None = None
+    rule: str = ""  # LIMIT: the limit in a few words ("once a month")
+
+
 @dataclass(frozen=True)
 class StampCard:
     """What the member's current card looks like, for every surface that shows it."""
 
     size: int
     # Stamps on the current card: `size` or more only while a full card waits (its reward out
-    # of stock, or its voucher cancelled) for the next purchase to complete it.
+    # of stock or already had as often as its limit allows, or its voucher cancelled) for the
+    # next purchase to complete it.
     filled: int
     reward: str  # what a full card gives
     per: StampPer
+    hold: Hold | None = None  # a full card: why its voucher waits, if it does
 
     @property
     def to_go(self) -> int:
@@ -79,13 +101,28 @@ class StampCard:
 
     @property
     def summary(self) -> str:
-        """'3 of 10 stamps: 7 more stamps for Free coffee.'"""
+        """'3 of 10 stamps: 7 more stamps for Free coffee.'; a full card says when its reward
+        comes."""
         if self.to_go == 0:
-            return (
-                f"{self.size} of {self.size} stamps: the card is full, {self.reward} is on its way."
-            )
+            return self._full()
         more = "1 more stamp" if self.to_go == 1 else f"{self.to_go} more stamps"
         return f"{self.filled} of {self.size} stamps: {more} for {self.reward}."
+
+    def _full(self) -> str:
+        full = f"{self.size} of {self.size} stamps: the card is full"
+        hold = self.hold
+        if hold is None:
+            return f"{full}, {self.reward} is on its way."
+        if hold.reason == HoldReason.STOCK:
+            return f"{full}. {self.reward} is out of stock: it comes with your next visit once it is back."
+        if hold.reason == HoldReason.NO_REWARD:
+            return f"{full}. Ask at the till about its reward."
+        if hold.again is None:
+            return f"{full}, but {self.reward} is {hold.rule} and you have already had it."
+        return (
+            f"{full}. {self.reward} is {hold.rule}: "
+            f"it comes with your next visit from {hold.again:%-d %b %Y}."
+        )
 
 
 def after(card: StampCard, count: int) -> str:
@@ -99,18 +136,44 @@ def after(card: StampCard, count: int) -> str:
     return f"+{gained} → {cards}: {card.reward}; {left} on the next card"
 
 
-def card_of(member: LoyaltyMember, *, filled: int | None = None) -> StampCard | None:
-    """The member's stamp card (or as it stood with `filled` stamps); None for points."""
+def card_of(
+    member: LoyaltyMember, *, filled: int | None = None, now: datetime | None = None
+) -> StampCard | None:
+    """The member's stamp card (or as it stood with `filled` stamps); None for points.
+
+    A full card also says why its voucher waits, as of `now` (the member's session answers).
+    """
     program = member.program
     if not is_stamp_card(program):
         return None
     reward = program.stamp_reward
+    filled = member.points_balance if filled is None else filled
+    session = object_session(member)
+    full = filled >= program.stamp_card_size
     return StampCard(
         size=program.stamp_card_size,
-        filled=member.points_balance if filled is None else filled,
+        filled=filled,
         reward=reward.name if reward is not None else "a reward",
         per=StampPer(program.stamp_per),
+        hold=hold_of(session, member, now=now or utcnow()) if full and session else None,
     )
+
+
+def hold_of(session: Session, member: LoyaltyMember, *, now: datetime) -> Hold | None:
+    """Why the member's full card would wait for its voucher at `now`: the checks of
+    `complete_cards`, in its order, read without taking stock."""
+    program = member.program
+    reward = card_reward(session, program)
+    if reward is None:
+        return Hold(HoldReason.NO_REWARD)
+    hit = reward_limits.limit_hits(session, member=member, rewards=[reward], now=now).get(reward.id)
+    if hit is not None:
+        zone = zone_of(program.merchant)
+        again = hit.again_at.astimezone(zone).date() if hit.again_at is not None else None
+        return Hold(HoldReason.LIMIT, again, reward_limits.limit_label(reward))
+    if reward.stock is not None and reward.stock <= 0:
+        return Hold(HoldReason.STOCK)
+    return None
 
 
 def card_after(
@@ -135,7 +198,7 @@ def card_after(
         .order_by(LoyaltyTransaction.id.desc())
         .limit(1)
     ).one()
-    return card_of(member, filled=last), filled
+    return card_of(member, filled=last, now=earned.created_at), filled
 
 
 def check_items(items: object) -> int | None:

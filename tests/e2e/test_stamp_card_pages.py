@@ -188,6 +188,20 @@ def test_member_pages_show_the_stamp_grid(app, client, login_as, session, stamp_
     assert 'data-stamps="3"' in office.text
 
 
+def test_the_customers_card_page_says_why_a_full_card_waits(app, client, session, member, coffee):
+    coffee.stock = 0
+    session.flush()
+    earn(session, member=member, amount_cents=3000, items=10, idempotency_key="full")
+    sign_in(app, client, session, member)
+    card = client.get(f"/p/{member.program.slug}")
+    assert 'data-stamps="10"' in card.text
+    assert (
+        "the card is full. Free coffee is out of stock: it comes with your next visit once it "
+        "is back." in card.text
+    )
+    assert "on its way" not in card.text
+
+
 def test_the_api_earns_stamps_per_item_and_returns_the_full_cards_vouchers(client, session):
     from tests.e2e.api_support import make_api_tenant
 

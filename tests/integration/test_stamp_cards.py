@@ -15,6 +15,7 @@ from loyalty.models import (
     ProgramKind,
     RedemptionLimit,
     RefundShortfall,
+    Reward,
     Role,
     StampPer,
     TransactionType,
@@ -357,6 +358,108 @@ def test_a_full_card_waiting_on_stock_says_so_at_the_till(session, card, member,
     assert full.card_held == (
         "“Free coffee” is out of stock: the full card keeps its stamps until it is back."
     )
+
+
+@pytest.mark.parametrize(
+    ("limit", "stock", "says"),
+    [
+        (
+            RedemptionLimit.MONTH,
+            None,
+            "the card is full. Free coffee is once a month: "
+            "it comes with your next visit from 1 Jul 2026.",
+        ),
+        (
+            RedemptionLimit.ONCE,
+            None,
+            "the card is full, but Free coffee is once per member and you have already had it.",
+        ),
+        (
+            RedemptionLimit.REPEATABLE,
+            0,
+            "the card is full. Free coffee is out of stock: "
+            "it comes with your next visit once it is back.",
+        ),
+    ],
+)
+def test_a_full_card_held_back_says_when_its_reward_comes_instead_of_on_its_way(
+    session, card, member, coffee, limit, stock, says
+):
+    coffee.redemption_limit = limit
+    card.stamp_per = StampPer.ITEM
+    visit(session, member, "first", items=10)
+    coffee.stock = stock
+    held = visit(session, member, "second", items=10)
+    assert (held.balance, held.card_vouchers) == (10, ())
+    summary = stamps.card_of(member, now=NOW).summary
+    assert summary == f"10 of 10 stamps: {says}"
+    assert "on its way" not in summary
+
+
+def test_a_full_card_without_its_reward_says_to_ask_and_once_set_the_reward_is_on_its_way(
+    session, card, member
+):
+    card.stamp_per = StampPer.ITEM
+    card.stamp_reward_id = None  # set again before the next purchase completes the card
+    visit(session, member, "full", items=10)
+    assert stamps.card_of(member, now=NOW).summary == (
+        "10 of 10 stamps: the card is full. Ask at the till about its reward."
+    )
+    card.stamp_reward = session.scalars(select(Reward)).one()
+    session.flush()
+    assert stamps.card_of(member, now=NOW).summary == (
+        "10 of 10 stamps: the card is full, Free coffee is on its way."
+    )
+
+
+def test_a_card_held_back_by_its_limit_tells_the_truth_in_notices_passes_and_chat(
+    session, tenant, card, coffee, wallet_settings
+):
+    from loyalty.models import ChannelIdentity, ChannelKind, OutboxMessage, WalletPlatform
+    from loyalty.notify.texts import short_text
+    from loyalty.services import receipts
+    from tests.integration.test_bot_dialogue import Chat, join_by_telegram
+    from wallet import apple, google
+    from wallet.content import card_content
+    from wallet.passes import pass_for
+
+    coffee.redemption_limit = RedemptionLimit.ONCE
+    card.stamp_per = StampPer.ITEM
+    card.signup_bonus = 0
+    chat = Chat(session)
+    member = join_by_telegram(session, tenant, chat)
+    session.add(
+        ChannelIdentity(
+            merchant_id=tenant.merchant.id,
+            member_id=member.id,
+            kind=ChannelKind.EMAIL,
+            address="ana@example.com",
+        )
+    )
+    visit(session, member, "first", items=10)
+    held = visit(session, member, "second", items=10)
+    truth = "the card is full, but Free coffee is once per member and you have already had it."
+
+    transaction = session.get(LoyaltyTransaction, held.transaction_id)
+    receipts.notify_points_changed(session, member=member, transaction=transaction, shop=None)
+    notice = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.template == "points_changed")
+    ).one()
+    assert truth in short_text(notice)
+
+    wallet_pass = pass_for(session, member, WalletPlatform.APPLE)
+    content = card_content(wallet_pass, settings=wallet_settings, secret_key=b"k")
+    back = apple.pass_json(content, wallet_settings)["storeCard"]["backFields"]
+    assert truth in {f["key"]: f["value"] for f in back}["stamp_card"]
+    google_object = google.loyalty_object(content, wallet_settings, program_slug=card.slug)
+    assert truth in google_object["textModulesData"][0]["body"]
+
+    chat.now = NOW
+    reply = chat.say("balance")
+    assert (
+        "Your card is full, but you have already had Free coffee: it is once per member." in reply
+    )
+    assert "comes with your next visit" not in reply
 
 
 def test_stamps_given_by_a_manager_can_fill_the_card(session, card, member, manager):
