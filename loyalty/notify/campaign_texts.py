@@ -18,7 +18,8 @@ PLACEHOLDERS: dict[str, str] = {
     "first_name": "the member's first name",
     "points": "their points balance",
     "tier": "their tier",
-    "reward": "the attached reward, else the best reward they can afford",
+    "reward": "the attached reward, else the best reward they can afford (on a stamp card: "
+    "the card's reward)",
     "expiry_date": "when their next points expire",
     "shop": "the shop they last visited",
 }

@@ -42,6 +42,7 @@ from loyalty.models import (
     OutboxMessage,
     OutboxStatus,
     PointLot,
+    ProgramKind,
     Reward,
     Segment,
     Shop,
@@ -598,12 +599,24 @@ class Prepared:
 
 
 def _member_row_query():
+    # A stamp card's {reward} is its own reward (what the full card gives): joined here, so
+    # the delivery loop's one query per chunk answers it too.
+    card_reward = aliased(Reward)
     return (
-        select(Customer.name, LoyaltyMember.points_balance, LoyaltyTier.name, Merchant.timezone)
+        select(
+            Customer.name,
+            LoyaltyMember.points_balance,
+            LoyaltyTier.name,
+            Merchant.timezone,
+            LoyaltyProgram.kind,
+            card_reward.name,
+        )
         .select_from(LoyaltyMember)
         .join(Customer, Customer.id == LoyaltyMember.customer_id)
         .join(Merchant, Merchant.id == LoyaltyMember.merchant_id)
+        .join(LoyaltyProgram, LoyaltyProgram.id == LoyaltyMember.program_id)
         .outerjoin(LoyaltyTier, LoyaltyTier.id == LoyaltyMember.tier_id)
+        .outerjoin(card_reward, card_reward.id == LoyaltyProgram.stamp_reward_id)
     )
 
 
@@ -614,7 +627,7 @@ def member_rows(session: Session, member_ids: set[int]) -> dict[int, Any]:
         return {}
     query = _member_row_query().add_columns(LoyaltyMember.id)
     return {
-        row[4]: row[:4] for row in session.execute(query.where(LoyaltyMember.id.in_(member_ids)))
+        row[-1]: row[:-1] for row in session.execute(query.where(LoyaltyMember.id.in_(member_ids)))
     }
 
 
@@ -634,7 +647,7 @@ def member_values(
         ).one_or_none()
     if row is None:
         return {}
-    name, points, tier, tz = row
+    name, points, tier, tz, kind, card_reward = row
     values: dict[str, Any] = {
         "first_name": (name or "").split()[0] if (name or "").strip() else "",
         "points": f"{points:,}",
@@ -662,7 +675,9 @@ def member_values(
             )
             or ""
         )
-    if "reward" in names and with_reward:
+    if "reward" in names and with_reward and kind == ProgramKind.STAMPS:
+        values["reward"] = card_reward or ""  # what the card earns, not what stamps would buy
+    elif "reward" in names and with_reward:
         values["reward"] = (
             session.scalar(
                 select(Reward.name)

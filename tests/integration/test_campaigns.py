@@ -335,6 +335,42 @@ def test_attached_reward_issues_one_voucher_and_names_it(session: Session, tenan
     assert voucher.code[:4] in sender.sent[0].payload["text"]
 
 
+def test_reward_placeholder_of_a_stamp_card_names_the_cards_reward(
+    session: Session, tenant: Tenant
+) -> None:
+    coffee = factories.make_reward(session, tenant, cost=1, name="Free coffee")
+    factories.make_reward(session, tenant, cost=3, name="Tote bag")  # what 3 stamps "afford"
+    factories.make_stamp_card(session, tenant, reward=coffee)
+    member = reachable(session, tenant, name="Ana Silva")
+    member.points_balance = 3
+    campaign = make_campaign(session, tenant, channels=("sms",), message="{first_name}: {reward}")
+    campaigns.start(session, campaign, now=NOON)
+    sender = Sender()
+
+    deliverer(sender).run(session)
+
+    assert sender.sent[0].payload["text"] == "Ana: Free coffee"
+    values = campaigns.member_values(
+        session, member_id=member.id, merchant_id=tenant.merchant.id, names={"reward"}
+    )
+    assert values["reward"] == "Free coffee"  # the automations' path, without the chunk's rows
+
+
+def test_reward_placeholder_of_a_points_member_names_the_best_reward_they_can_afford(
+    session: Session, tenant: Tenant
+) -> None:
+    factories.make_reward(session, tenant, cost=100, name="Coffee")
+    factories.make_reward(session, tenant, cost=300, name="Tote bag")
+    factories.make_reward(session, tenant, cost=900, name="Dinner")
+    member = reachable(session, tenant)
+    member.points_balance = 500
+    session.flush()
+    values = campaigns.member_values(
+        session, member_id=member.id, merchant_id=tenant.merchant.id, names={"reward"}
+    )
+    assert values["reward"] == "Tote bag"
+
+
 def test_basic_merchant_cannot_save_or_start_a_campaign(session: Session) -> None:
     basic = factories.make_tenant(session, offering=Offering.BASIC)
     with pytest.raises(FeatureNotInOffering):
