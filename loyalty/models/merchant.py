@@ -14,7 +14,8 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
-    exists,
+    or_,
+    select,
 )
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -69,12 +70,15 @@ class Merchant(Base):
         return f"<Merchant {self.id} {self.slug} {self.offering}>"
 
 
-def merchant_suspended(merchant_id: Any) -> ColumnElement[bool]:
-    """SQL truth of "this row's merchant is suspended", for the jobs that hold its work.
+def merchant_not_suspended(merchant_id: Any) -> ColumnElement[bool]:
+    """SQL truth of "this row's merchant is not suspended", for the jobs that hold its work.
 
-    A NULL merchant (platform mail) is never suspended.
+    A NULL merchant (platform mail) is never suspended. Written as NOT IN the (short) list of
+    suspended merchants, not as NOT EXISTS: PostgreSQL then keeps reading an index in order
+    (the outbox claim's) and filters, instead of joining every due row and sorting them.
     """
-    return exists().where(Merchant.id == merchant_id, Merchant.status == MerchantStatus.SUSPENDED)
+    suspended = select(Merchant.id).where(Merchant.status == MerchantStatus.SUSPENDED)
+    return or_(merchant_id.is_(None), merchant_id.not_in(suspended.scalar_subquery()))
 
 
 class Shop(Base):

@@ -49,7 +49,7 @@ from loyalty.models import (
     TransactionType,
     Voucher,
 )
-from loyalty.models.merchant import merchant_suspended
+from loyalty.models.merchant import merchant_not_suspended
 from loyalty.notify import campaign_texts, outbox
 from loyalty.offerings import Feature
 from loyalty.services import events, ledger, segments
@@ -930,7 +930,7 @@ def run_due(session: Session, *, now: datetime | None = None, limit: int = 50) -
             Campaign.status == CampaignStatus.SCHEDULED,
             Campaign.next_run_at <= now,
             # A suspended merchant's campaigns stay scheduled and start once it is reactivated.
-            ~merchant_suspended(Campaign.merchant_id),
+            merchant_not_suspended(Campaign.merchant_id),
         )
         .order_by(Campaign.next_run_at, Campaign.id)
         .limit(limit)

@@ -54,6 +54,26 @@ def enterprise(session: Session) -> Tenant:
     return factories.make_tenant(session, offering=Offering.ENTERPRISE)
 
 
+def test_platform_mail_goes_out_while_a_merchant_is_suspended(
+    session: Session, enterprise: Tenant
+) -> None:
+    reset = outbox.enqueue(
+        session,
+        merchant_id=None,  # a password reset belongs to no business
+        channel=OutboxChannel.EMAIL,
+        template="password_reset",
+        address="owner@example.com",
+        payload={"text": "reset"},
+    )
+    reset.next_attempt_at = NOON - timedelta(minutes=1)
+    _set_status(session, enterprise, "suspended")
+    sender = Sender()
+
+    _deliverer(sender).run(session)
+
+    assert [m.id for m in sender.sent] == [reset.id]
+
+
 def test_queued_messages_and_webhooks_of_a_suspended_merchant_wait_until_reactivation(
     session: Session, enterprise: Tenant
 ) -> None:
