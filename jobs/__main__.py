@@ -111,6 +111,7 @@ def delivery_policy(env: WorkerConfig) -> DeliveryPolicy:
             seconds=float(env.get("OUTBOX_LEASE_SECONDS", str(defaults.lease.total_seconds())))
         ),
         batch=int(env.get("OUTBOX_BATCH", str(defaults.batch))),
+        concurrency=int(env.get("OUTBOX_CONCURRENCY", str(defaults.concurrency))),
         quiet_hours=QuietHours.parse(env.get("QUIET_HOURS", "21:00-08:00")),
     )
 

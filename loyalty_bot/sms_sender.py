@@ -36,7 +36,7 @@ class PooledHttpClient(HttpClient):
     delivery loop's to retry, with its backoff.
     """
 
-    def __init__(self, *, timeout: float, maxsize: int = 8) -> None:
+    def __init__(self, *, timeout: float, maxsize: int = 64) -> None:
         super().__init__(logging.getLogger("twilio.http_client"), False, timeout)
         self.pool = urllib3.PoolManager(
             maxsize=maxsize, block=False, retries=False, ca_certs=certifi.where()

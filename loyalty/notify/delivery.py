@@ -3,18 +3,21 @@
 A run claims a batch (`FOR UPDATE SKIP LOCKED` on PostgreSQL) by setting it `sending` with a
 lease in `next_attempt_at`, and commits; a worker killed mid-batch leaves rows whose lease
 runs out and which the next run claims again. Each message is then checked at send time
-(opt-out, quiet hours: see `loyalty.notify.rules`), paced by its provider's token bucket,
-sent (on a small thread pool when the sender allows it), and the outcomes of a chunk (20
-messages, fewer on a slow channel) are committed together while the next chunk is being sent,
-so a kill loses nothing and re-sends at most the two chunks in flight.
+(opt-out, quiet hours: see `loyalty.notify.rules`), paced by its provider's token bucket and
+sent (on a thread pool when the sender allows it: a provider answers in tens or hundreds of
+milliseconds, so many sends must be in flight at once); the outcomes are committed a chunk
+(20 messages, fewer on a slow channel) at a time as they come back. A kill loses nothing and
+re-sends at most the sends in progress and the outcomes not yet committed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -22,13 +25,13 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from loyalty.db import is_postgres, utcnow
 from loyalty.models import Campaign, OutboxChannel, OutboxMessage, OutboxStatus
-from loyalty.models.merchant import merchant_suspended
+from loyalty.models.merchant import merchant_not_suspended
 from loyalty.notify import rules
 
 log = logging.getLogger("notify.delivery")
@@ -61,7 +64,7 @@ class DeliveryPolicy:
     chunk: int = 20  # messages committed together (see deliver_batch)
     check: int = 100  # messages checked together on an unthrottled channel (see check_size)
     commit_after: float = 0.5  # seconds: a rate-limited chunk holds what it sends in this time
-    concurrency: int = 4  # sends in parallel, for senders marked `concurrent`
+    concurrency: int = 32  # sends in parallel, for senders marked `concurrent`
     quiet_hours: rules.QuietHours | None = rules.DEFAULT_QUIET_HOURS
 
 
@@ -115,6 +118,10 @@ class TokenBucket:
             self._sleep(slot - now)
 
 
+# Sends handed to the pool, oldest first, with their outcomes to come.
+Flight = deque[tuple[OutboxMessage, Future[Outcome]]]
+
+
 @dataclass
 class Deliverer:
     """Delivers the outbox through `senders`; `limits` holds one token bucket per channel."""
@@ -124,6 +131,10 @@ class Deliverer:
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     clock: Callable[[], datetime] = utcnow
     stopping: Callable[[], bool] = lambda: False
+    _pacing: dict[OutboxChannel, threading.Lock] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._pacing = {channel: threading.Lock() for channel in self.limits}
 
     def claim(self, session: Session, channel: OutboxChannel, limit: int) -> list[OutboxMessage]:
         """Take due messages of one channel (queued, or `sending` past their lease); commits."""
@@ -136,7 +147,7 @@ class Deliverer:
                 OutboxMessage.next_attempt_at <= now,
                 # A suspended merchant's messages (campaigns, receipts, webhooks) wait queued,
                 # untouched, until the operator reactivates it.
-                ~merchant_suspended(OutboxMessage.merchant_id),
+                merchant_not_suspended(OutboxMessage.merchant_id),
             )
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(limit)
@@ -144,8 +155,8 @@ class Deliverer:
         if is_postgres(session):
             due = due.with_for_update(skip_locked=True)
         # One statement: on SQLite the write lock makes it atomic, on PostgreSQL SKIP LOCKED
-        # hands each worker different rows.
-        ids = session.scalars(
+        # hands each worker different rows. It returns the claimed rows themselves.
+        claimed = session.scalars(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(due.scalar_subquery()))
             .values(
@@ -153,20 +164,11 @@ class Deliverer:
                 next_attempt_at=now + self.policy.lease,
                 attempts=OutboxMessage.attempts + 1,
             )
-            .returning(OutboxMessage.id)
-            .execution_options(synchronize_session=False)
+            .returning(OutboxMessage)
+            .execution_options(synchronize_session=False, populate_existing=True)
         ).all()
         session.commit()
-        if not ids:
-            return []
-        return list(
-            session.scalars(
-                select(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))
-                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                .execution_options(populate_existing=True)
-            )
-        )
+        return sorted(claimed, key=lambda m: (m.next_attempt_at, m.id))
 
     def batch_size(self, channel: OutboxChannel) -> int:
         """As many as the provider's rate lets us send within half the lease."""
@@ -185,10 +187,13 @@ class Deliverer:
         return max(self.policy.chunk, self.policy.check)
 
     def chunk_size(self, channel: OutboxChannel) -> int:
-        """Messages checked and committed together: fewer on a slow (rate-limited) channel, so
-        that a chunk is done within `commit_after` seconds and a kill re-sends little."""
+        """Messages whose outcomes are committed together: fewer on a slow (rate-limited)
+        channel, so that a chunk is done within `commit_after` seconds and a kill re-sends
+        little; a round of the pool's sends on an unthrottled one."""
         bucket = self.limits.get(channel)
         if bucket is None:
+            if getattr(self.senders.get(channel), "concurrent", False):
+                return max(self.policy.chunk, self.policy.concurrency)
             return self.policy.chunk
         return max(1, min(self.policy.chunk, int(bucket.rate * self.policy.commit_after)))
 
@@ -197,15 +202,21 @@ class Deliverer:
         counts: dict[OutboxStatus, int] = {}
         batches = 0
         pool = ThreadPoolExecutor(self.policy.concurrency, thread_name_prefix="send")
+        # Sends still out when a batch is done: the next batch is claimed and checked while
+        # they finish, so the pool does not run dry between batches.
+        flight: Flight = deque()
         try:
             while not self.stopping() and (max_batches is None or batches < max_batches):
                 handled = 0
                 for channel in self.senders:
                     claimed = self.claim(session, channel, self.batch_size(channel))
-                    handled += self.deliver_batch(session, claimed, counts, pool)
+                    handled += self.deliver_batch(session, claimed, counts, pool, flight)
                 batches += 1
                 if not handled:
                     break
+            unsent = self.settle(session, flight, counts, keep=0, cancel=self.stopping())
+            if unsent:
+                self.release(session, unsent)
         finally:
             pool.shutdown(wait=True)
         return counts
@@ -216,55 +227,87 @@ class Deliverer:
         claimed: list[OutboxMessage],
         counts: dict[OutboxStatus, int],
         pool: Executor | None = None,
+        flight: Flight | None = None,
     ) -> int:
         """Send a claimed batch group by group; returns how many messages were handled.
 
         The rules are checked for a group just before it is sent (a few queries for the group,
-        not per message: `check_size`), then its messages go out chunk by chunk and each
-        chunk's outcomes are committed together (with the group's skips and holds). When the
-        sender allows it, a chunk's sends go out on the pool (still paced by the rate limit)
-        while the previous chunk's outcomes are committed, so the provider never waits for our
-        database. A kill re-sends at most the two chunks in flight.
+        not per message: `check_size`). When the sender allows it, the group's sends go onto the
+        pool (still paced by the rate limit) and the loop moves on: it records and commits the
+        outcomes chunk by chunk as they come back, but leaves a window of sends (`window`)
+        queued while it checks the next group, so the provider never waits for our database. A
+        kill re-sends at most the sends in progress and the outcomes not yet committed.
+
+        `flight`: the run's sends still out, left out when the batch is done (`run` settles
+        them); without it the batch waits for all of its sends.
         """
-        handled = 0
         pending = claimed
-        in_flight: tuple[list[OutboxMessage], list[Future[Outcome]]] | None = None
-        while pending:
-            if self.stopping():
-                self.release(session, pending)
-                break
+        carried = flight is not None
+        if flight is None:
+            flight = deque()
+        while pending and not self.stopping():
             group = pending[: self.check_size(pending[0].channel)]
             pending = pending[len(group) :]
-            handled += len(group)
             to_send = self.check_chunk(session, group, counts)
-            size = self.chunk_size(group[0].channel)
-            for start in range(0, len(to_send), size):
-                if start and self.stopping():
-                    if in_flight is not None:
-                        self.finish(session, *in_flight, counts)
-                        in_flight = None
-                    self.release(session, to_send[start:] + pending)
-                    return handled - (len(to_send) - start)  # handed back: not handled
-                chunk = to_send[start : start + size]
-                parallel = pool is not None and all(
-                    getattr(self.senders[m.channel], "concurrent", False) for m in chunk
-                )
-                if parallel:
-                    # Threads get detached copies: the session stays on this thread.
-                    futures = [pool.submit(self.send, detached(m)) for m in chunk]  # type: ignore[union-attr]
-                    if in_flight is not None:
-                        self.finish(session, *in_flight, counts)
-                    in_flight = (chunk, futures)
-                    continue
-                if in_flight is not None:
-                    self.finish(session, *in_flight, counts)
-                    in_flight = None
-                self.finish(session, chunk, [self.send(m) for m in chunk], counts)
             if not to_send:
                 session.commit()  # the group's skips and holds
-        if in_flight is not None:
-            self.finish(session, *in_flight, counts)
-        return handled
+                continue
+            channel = to_send[0].channel
+            if pool is not None and getattr(self.senders[channel], "concurrent", False):
+                # Threads get detached copies: the session stays on this thread.
+                flight.extend((m, pool.submit(self.send, detached(m))) for m in to_send)
+                self.settle(session, flight, counts, keep=self.window(channel))
+                continue
+            size = self.chunk_size(channel)
+            for start in range(0, len(to_send), size):
+                if start and self.stopping():
+                    pending = to_send[start:] + pending
+                    break
+                chunk = to_send[start : start + size]
+                self.finish(session, chunk, [self.send(m) for m in chunk], counts)
+        unsent: list[OutboxMessage] = []
+        if not carried or self.stopping():
+            unsent = self.settle(session, flight, counts, keep=0, cancel=self.stopping())
+        if pending or unsent:
+            self.release(session, unsent + pending)  # handed back: not handled
+        return len(claimed) - len(unsent) - len(pending)
+
+    def window(self, channel: OutboxChannel) -> int:
+        """Sends left on the pool while the next group is checked: enough to keep every send
+        thread busy on an unthrottled channel; one chunk on a paced one, so that each check
+        stays within about a second of its send."""
+        if channel in self.limits:
+            return self.chunk_size(channel)
+        return max(self.policy.chunk, 4 * self.policy.concurrency)
+
+    def settle(
+        self,
+        session: Session,
+        flight: Flight,
+        counts: dict[OutboxStatus, int],
+        *,
+        keep: int,
+        cancel: bool = False,
+    ) -> list[OutboxMessage]:
+        """Record the outcomes of the oldest sends until `keep` are left in flight, committing
+        them a chunk at a time. With `cancel` (shutting down), sends not yet started are
+        called off and returned, to be handed back unsent."""
+        unsent: list[OutboxMessage] = []
+        done: list[OutboxMessage] = []
+        outcomes: list[Future[Outcome]] = []
+        while len(flight) > keep:
+            message, future = flight.popleft()
+            if cancel and future.cancel():
+                unsent.append(message)
+                continue
+            done.append(message)
+            outcomes.append(future)
+            if len(done) >= self.chunk_size(message.channel):
+                self.finish(session, done, outcomes, counts)
+                done, outcomes = [], []
+        if done:
+            self.finish(session, done, outcomes, counts)
+        return unsent
 
     def deliver_one(self, session: Session, message: OutboxMessage) -> OutboxStatus:
         """Deliver one claimed message now (checked, paced, sent, recorded, committed)."""
@@ -370,7 +413,11 @@ class Deliverer:
         """Pace and send one message (on a pool thread it is a detached copy, see `detached`)."""
         bucket = self.limits.get(message.channel)
         if bucket is not None:
-            bucket.take()
+            # One thread at a time waits for the channel's next slot, and reserves it only once
+            # the slot before has come. Reserved far ahead by many waiting threads, the slots
+            # that a busy moment made late would go out together, over the limit at the provider.
+            with self._pacing[message.channel]:
+                bucket.take()
         before = message.payload
         try:
             outcome = self.senders[message.channel].send(message)
@@ -420,19 +467,38 @@ _OUTCOME_UPDATE = (
     .where(OutboxMessage.__table__.c.id == bindparam("_id"))  # type: ignore[attr-defined]
     .values({name: bindparam(name) for name in RECORDED})
 )
+# On PostgreSQL the chunk's outcomes travel as one array per column and land in one statement.
+_OUTCOME_UPDATE_PG = text(
+    """UPDATE outbox_messages AS o
+       SET status = v.status, provider_id = v.provider_id, last_error = v.last_error,
+           next_attempt_at = v.next_attempt_at, sent_at = v.sent_at,
+           payload = CAST(v.payload AS json)
+       FROM unnest(CAST(:id AS bigint[]), CAST(:status AS text[]), CAST(:provider_id AS text[]),
+                   CAST(:last_error AS text[]), CAST(:next_attempt_at AS timestamptz[]),
+                   CAST(:sent_at AS timestamptz[]), CAST(:payload AS text[]))
+            AS v(id, status, provider_id, last_error, next_attempt_at, sent_at, payload)
+       WHERE o.id = v.id"""
+)
 
 
 def write_outcomes(session: Session, messages: list[OutboxMessage]) -> None:
-    """Write the recorded fields of these messages in one executemany UPDATE, and tell the
-    session they are stored (so its flush does not write each message again)."""
+    """Write the recorded fields of these messages in one statement, and tell the session they
+    are stored (so its flush does not write each message again)."""
     if not messages:
         return
-    rows = [
-        {"_id": message.id, **{name: getattr(message, name) for name in RECORDED}}
-        for message in messages
-    ]
     with session.no_autoflush:
-        session.execute(_OUTCOME_UPDATE, rows)
+        if is_postgres(session):
+            columns: dict[str, list[Any]] = {"id": [m.id for m in messages]}
+            for name in RECORDED:
+                columns[name] = [getattr(m, name) for m in messages]
+            columns["status"] = [str(status) for status in columns["status"]]
+            columns["payload"] = [json.dumps(p) for p in columns["payload"]]
+            session.execute(_OUTCOME_UPDATE_PG, columns)
+        else:
+            rows = [
+                {"_id": m.id, **{name: getattr(m, name) for name in RECORDED}} for m in messages
+            ]
+            session.execute(_OUTCOME_UPDATE, rows)
     for message in messages:
         for name in RECORDED:
             set_committed_value(message, name, getattr(message, name))

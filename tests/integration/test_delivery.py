@@ -3,6 +3,8 @@ and each channel's sender against a local fake (SMTP, Twilio, Telegram) or the l
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -118,6 +120,61 @@ def test_a_dead_workers_claim_returns_when_its_lease_runs_out(session, tenant) -
     assert alive.run(session) == {OutboxStatus.SENT: 1}
     assert sender.sent == [message.id]
     assert message.attempts == 2
+
+
+class SlowProvider:
+    """A thread-safe sender whose provider takes `seconds` to answer; counts sends at once."""
+
+    concurrent = True
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.sent: list[int] = []
+        self.at_once = self.most_at_once = 0
+        self._lock = threading.Lock()
+
+    def send(self, message: OutboxMessage) -> Outcome:
+        with self._lock:
+            self.at_once += 1
+            self.most_at_once = max(self.most_at_once, self.at_once)
+        time.sleep(self.seconds)
+        with self._lock:
+            self.at_once -= 1
+            self.sent.append(message.id)
+        return Outcome(OutboxStatus.SENT, f"p-{message.id}")
+
+
+def test_a_slow_provider_gets_every_send_thread_busy_at_once(session, tenant) -> None:
+    messages = [_queue(session, tenant, address=f"+35262100{i:04d}") for i in range(60)]
+    provider = SlowProvider(0.05)
+
+    counts = _deliverer({OutboxChannel.SMS: provider}, Clock(NOON), concurrency=8, check=10).run(
+        session
+    )
+
+    assert counts == {OutboxStatus.SENT: 60}
+    assert provider.most_at_once == 8  # the next groups were checked while sends were out
+    assert sorted(provider.sent) == sorted(m.id for m in messages)
+    assert {m.status for m in messages} == {OutboxStatus.SENT}
+    assert all(m.provider_id == f"p-{m.id}" for m in messages)
+
+
+def test_stopping_hands_back_the_sends_not_started_without_using_an_attempt(
+    session, tenant
+) -> None:
+    messages = [_queue(session, tenant, address=f"+35262100{i:04d}") for i in range(30)]
+    provider = SlowProvider(0.05)
+    deliverer = _deliverer({OutboxChannel.SMS: provider}, Clock(NOON), concurrency=4)
+    deliverer.stopping = lambda: len(provider.sent) > 0  # asked to stop once a send is done
+
+    counts = deliverer.run(session)
+
+    sent = {m.id for m in messages if m.status == OutboxStatus.SENT}
+    assert sent == set(provider.sent)
+    assert counts == {OutboxStatus.SENT: len(sent)}
+    assert 0 < len(sent) < 30
+    waiting = [m for m in messages if m.id not in sent]
+    assert {(m.status, m.attempts) for m in waiting} == {(OutboxStatus.QUEUED, 0)}
 
 
 def test_an_opt_out_after_enqueue_skips_the_message(session, tenant, member) -> None:
