@@ -20,6 +20,9 @@ def send_json(handler: BaseHTTPRequestHandler, status: int, answer: Any) -> None
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    # Dozens of clients connect at once in the benchmarks: with socketserver's backlog of 5
+    # the kernel resets the connections that do not fit.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that dies mid-request (the reliability tests kill workers) is no error."""
