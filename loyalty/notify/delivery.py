@@ -289,13 +289,15 @@ class Deliverer:
         keep: int,
         cancel: bool = False,
     ) -> list[OutboxMessage]:
-        """Record the outcomes of the oldest sends until `keep` are left in flight, committing
-        them a chunk at a time. With `cancel` (shutting down), sends not yet started are
-        called off and returned, to be handed back unsent."""
+        """Record the outcomes of the oldest sends until `keep` are left in flight and the
+        oldest is still out, committing them a chunk at a time. With `cancel` (shutting down),
+        sends not yet started are called off and returned, to be handed back unsent."""
         unsent: list[OutboxMessage] = []
         done: list[OutboxMessage] = []
         outcomes: list[Future[Outcome]] = []
-        while len(flight) > keep:
+        # Down to `keep`, and past it while the oldest sends are done: an outcome that has
+        # come back is recorded now, so that a kill does not send that message again.
+        while flight and (len(flight) > keep or flight[0][1].done()):
             message, future = flight.popleft()
             if cancel and future.cancel():
                 unsent.append(message)
