@@ -238,19 +238,22 @@ def send_round(
     return capacity, rate
 
 
-def start_fake(latency: float):
+def measured_round(
+    Session: sessionmaker[Session], latency: float, campaign_id: int, args: argparse.Namespace
+) -> tuple[float, float, int]:
+    """A fake with this round trip in its own process, and `send_round` against it:
+    (capacity, rate, requests the fake received)."""
     parent, child = multiprocessing.Pipe()
     fake = multiprocessing.get_context("spawn").Process(target=serve_fake, args=(child, latency))
     fake.start()
-    return fake, parent, parent.recv()
-
-
-def stop_fake(fake, pipe) -> int:
-    pipe.send("count")
-    received = pipe.recv()
-    pipe.send("stop")
-    fake.join(timeout=10)
-    return received
+    try:
+        capacity, rate = send_round(Session, parent.recv(), campaign_id, args)
+    finally:
+        parent.send("count")
+        received = parent.recv()
+        parent.send("stop")
+        fake.join(timeout=10)
+    return capacity, rate, received
 
 
 def main() -> None:
@@ -279,21 +282,12 @@ def main() -> None:
 
     # Without a round trip the fake answers at once and the loop is bound by its own CPU:
     # for the record, not the target (a real provider takes tens to hundreds of ms).
-    fake, pipe, fake_url = start_fake(0.0)
-    try:
-        capacity, rate = send_round(Session, fake_url, campaign_id, args)
-    finally:
-        at_fake = stop_fake(fake, pipe)
+    capacity, rate, at_fake = measured_round(Session, 0.0, campaign_id, args)
     print(
         f"no round trip ({connections}): fake capacity {capacity:.0f} req/s, delivery loop "
         f"{rate:.0f} msg/s, ratio {rate / capacity:.2f}; {at_fake:,} requests at the fake"
     )
-
-    fake, pipe, fake_url = start_fake(args.latency)
-    try:
-        capacity, rate = send_round(Session, fake_url, campaign_id, args)
-    finally:
-        at_fake = stop_fake(fake, pipe)
+    capacity, rate, at_fake = measured_round(Session, args.latency, campaign_id, args)
     print(
         f"round trip {args.latency * 1000:.0f} ms ({connections}): fake capacity "
         f"{capacity:.0f} req/s; delivery loop, unthrottled, {args.sends:,} campaign messages: "

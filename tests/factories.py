@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from loyalty.identity import new_card_number, new_qr_secret, search_key
 from loyalty.models import (
+    ChannelIdentity,
+    ChannelKind,
     Customer,
     LoyaltyMember,
     LoyaltyProgram,
@@ -129,6 +131,18 @@ def make_member(
     session.add(member)
     session.flush()
     return member
+
+
+def add_channel(
+    session: Session, member: LoyaltyMember, kind: ChannelKind, address: str
+) -> ChannelIdentity:
+    """The member can be reached there (an e-mail address, an SMS number, a Telegram chat)."""
+    identity = ChannelIdentity(
+        merchant_id=member.merchant_id, member_id=member.id, kind=kind, address=address
+    )
+    session.add(identity)
+    session.flush()
+    return identity
 
 
 def make_tier(

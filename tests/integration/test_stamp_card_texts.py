@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select
 
 from loyalty.models import (
-    ChannelIdentity,
     ChannelKind,
     ExpiryPolicy,
     LoyaltyTransaction,
@@ -94,14 +93,7 @@ def test_a_welcome_sent_again_from_the_back_office_speaks_of_stamps(session, ten
 
 def test_the_e_mail_notice_of_new_stamps_is_titled_with_stamps(session, tenant, card):
     member = factories.make_member(session, tenant, email="ana@example.com")
-    session.add(
-        ChannelIdentity(
-            merchant_id=tenant.merchant.id,
-            member_id=member.id,
-            kind=ChannelKind.EMAIL,
-            address="ana@example.com",
-        )
-    )
+    factories.add_channel(session, member, ChannelKind.EMAIL, "ana@example.com")
     result = earn(session, member=member, amount_cents=900, items=3, idempotency_key="v", at=NOW)
     transaction = session.get(LoyaltyTransaction, result.transaction_id)
     receipts.notify_points_changed(session, member=member, transaction=transaction, shop=None)
@@ -114,14 +106,7 @@ def test_the_expiry_reminder_of_a_stamp_card_counts_stamps(session, tenant, card
     card.expiry_policy = ExpiryPolicy.AFTER_DAYS
     card.expiry_days = 30
     member = factories.make_member(session, tenant, email="ana@example.com")
-    session.add(
-        ChannelIdentity(
-            merchant_id=tenant.merchant.id,
-            member_id=member.id,
-            kind=ChannelKind.EMAIL,
-            address="ana@example.com",
-        )
-    )
+    factories.add_channel(session, member, ChannelKind.EMAIL, "ana@example.com")
     earn(session, member=member, amount_cents=900, items=3, idempotency_key="v", at=NOW)
     reminder_day = NOW + timedelta(days=16)
     queued = queue_expiry_reminders(
@@ -156,14 +141,7 @@ def test_a_win_back_message_of_a_stamp_card_counts_stamps(session, tenant, card)
     member = factories.make_member(session, tenant, name="Ana Silva")
     member.customer.consents = {"marketing_sms": {"granted": True}}
     member.points_balance = 0
-    session.add(
-        ChannelIdentity(
-            merchant_id=tenant.merchant.id,
-            member_id=member.id,
-            kind=ChannelKind.SMS,
-            address="+352621000001",
-        )
-    )
+    factories.add_channel(session, member, ChannelKind.SMS, "+352621000001")
     earn(session, member=member, amount_cents=900, items=3, idempotency_key="v", at=NOW)
     member.last_activity_at = NOW
     session.flush()

@@ -415,7 +415,7 @@ def test_a_full_card_without_its_reward_says_to_ask_and_once_set_the_reward_is_o
 def test_a_card_held_back_by_its_limit_tells_the_truth_in_notices_passes_and_chat(
     session, tenant, card, coffee, wallet_settings
 ):
-    from loyalty.models import ChannelIdentity, ChannelKind, OutboxMessage, WalletPlatform
+    from loyalty.models import ChannelKind, OutboxMessage, WalletPlatform
     from loyalty.notify.texts import short_text
     from loyalty.services import receipts
     from tests.integration.test_bot_dialogue import Chat, join_by_telegram
@@ -428,14 +428,7 @@ def test_a_card_held_back_by_its_limit_tells_the_truth_in_notices_passes_and_cha
     card.signup_bonus = 0
     chat = Chat(session)
     member = join_by_telegram(session, tenant, chat)
-    session.add(
-        ChannelIdentity(
-            merchant_id=tenant.merchant.id,
-            member_id=member.id,
-            kind=ChannelKind.EMAIL,
-            address="ana@example.com",
-        )
-    )
+    factories.add_channel(session, member, ChannelKind.EMAIL, "ana@example.com")
     visit(session, member, "first", items=10)
     held = visit(session, member, "second", items=10)
     truth = "the card is full, but Free coffee is once per member and you have already had it."
