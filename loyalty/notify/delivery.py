@@ -186,13 +186,17 @@ class Deliverer:
             return self.chunk_size(channel)
         return max(self.policy.chunk, self.policy.check)
 
+    def concurrent(self, channel: OutboxChannel) -> bool:
+        """Whether the channel's sender may send from several threads at once (`Sender`)."""
+        return getattr(self.senders.get(channel), "concurrent", False)
+
     def chunk_size(self, channel: OutboxChannel) -> int:
         """Messages whose outcomes are committed together: fewer on a slow (rate-limited)
         channel, so that a chunk is done within `commit_after` seconds and a kill re-sends
         little; a round of the pool's sends on an unthrottled one."""
         bucket = self.limits.get(channel)
         if bucket is None:
-            if getattr(self.senders.get(channel), "concurrent", False):
+            if self.concurrent(channel):
                 return max(self.policy.chunk, self.policy.concurrency)
             return self.policy.chunk
         return max(1, min(self.policy.chunk, int(bucket.rate * self.policy.commit_after)))
@@ -253,7 +257,7 @@ class Deliverer:
                 session.commit()  # the group's skips and holds
                 continue
             channel = to_send[0].channel
-            if pool is not None and getattr(self.senders[channel], "concurrent", False):
+            if pool is not None and self.concurrent(channel):
                 # Threads get detached copies: the session stays on this thread.
                 flight.extend((m, pool.submit(self.send, detached(m))) for m in to_send)
                 self.settle(session, flight, counts, keep=self.window(channel))

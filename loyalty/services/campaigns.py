@@ -675,22 +675,23 @@ def member_values(
             )
             or ""
         )
-    if "reward" in names and with_reward and kind == ProgramKind.STAMPS:
-        values["reward"] = card_reward or ""  # what the card earns, not what stamps would buy
-    elif "reward" in names and with_reward:
-        values["reward"] = (
-            session.scalar(
-                select(Reward.name)
-                .where(
-                    Reward.merchant_id == merchant_id,
-                    Reward.active.is_(True),
-                    Reward.points_cost <= points,
+    if "reward" in names and with_reward:
+        if kind == ProgramKind.STAMPS:
+            values["reward"] = card_reward or ""  # what the card earns, not what stamps buy
+        else:
+            values["reward"] = (
+                session.scalar(
+                    select(Reward.name)
+                    .where(
+                        Reward.merchant_id == merchant_id,
+                        Reward.active.is_(True),
+                        Reward.points_cost <= points,
+                    )
+                    .order_by(Reward.points_cost.desc(), Reward.id)
+                    .limit(1)
                 )
-                .order_by(Reward.points_cost.desc(), Reward.id)
-                .limit(1)
+                or ""
             )
-            or ""
-        )
     return values
 
 
