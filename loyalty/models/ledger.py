@@ -5,7 +5,15 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from loyalty.db import Base, utcnow
@@ -27,6 +35,12 @@ class TransactionType(enum.StrEnum):
     MEMBERSHIP = "membership"
 
 
+def _partial(name: str, *columns: str, when: str) -> Index:
+    """An index of the rows whose `when` column is set."""
+    present = text(f"{when} IS NOT NULL")
+    return Index(name, *columns, postgresql_where=present, sqlite_where=present)
+
+
 class LoyaltyTransaction(Base):
     """One movement of points. Rows are never updated or deleted: corrections are new rows."""
 
@@ -34,20 +48,37 @@ class LoyaltyTransaction(Base):
     __table_args__ = (
         UniqueConstraint("program_id", "idempotency_key"),
         CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),
+        # A row belongs to its member's merchant and programme, checked by the database: one
+        # key lookup per row instead of one for each of the member, merchant and programme.
+        ForeignKeyConstraint(
+            ["member_id", "merchant_id", "program_id"],
+            ["loyalty_members.id", "loyalty_members.merchant_id", "loyalty_members.program_id"],
+            ondelete="CASCADE",
+        ),
         Index("ix_loyalty_transactions_member_created", "member_id", "created_at"),
         Index("ix_loyalty_transactions_merchant_created", "merchant_id", "created_at"),
-        Index("ix_loyalty_transactions_reverses", "reverses_id"),
+        # The four below hold only the rows that have the column: the rows the jobs write
+        # (expiry, bonuses) have neither shop, staff, reversal nor reference, and skip them.
+        _partial("ix_loyalty_transactions_reverses", "reverses_id", when="reverses_id"),
         # The back-office's "visited this shop" member filter (a semi-join on shop).
-        Index("ix_loyalty_transactions_shop_member", "shop_id", "member_id"),
+        _partial("ix_loyalty_transactions_shop_member", "shop_id", "member_id", when="shop_id"),
         # Fraud controls count a staff user's earns in the last hour (services/fraud.py).
-        Index("ix_loyalty_transactions_actor_created", "created_by", "created_at"),
-        Index("ix_loyalty_transactions_reference", "merchant_id", "reference_type", "reference_id"),
+        _partial(
+            "ix_loyalty_transactions_actor_created", "created_by", "created_at", when="created_by"
+        ),
+        _partial(
+            "ix_loyalty_transactions_reference",
+            "merchant_id",
+            "reference_type",
+            "reference_id",
+            when="reference_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
-    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id", ondelete="CASCADE"))
-    member_id: Mapped[int] = mapped_column(ForeignKey("loyalty_members.id", ondelete="CASCADE"))
+    merchant_id: Mapped[int]
+    program_id: Mapped[int]
+    member_id: Mapped[int]
     type: Mapped[TransactionType] = mapped_column(str_enum(TransactionType))
     points: Mapped[int]  # signed: credits positive, debits negative
     balance_after: Mapped[int]

@@ -85,9 +85,6 @@ def _expire_in_one_statement(
     locks) cannot miss a concurrent redeem. One pass to sum, one to zero the lots, instead of
     four: the bench (bench/expiry.py) holds it to 2x one bare UPDATE of the same lots.
     """
-    # The per-member sums of a big programme spill to disk at the default 4 MB; this
-    # transaction only (the nightly job's), not the server's setting.
-    session.execute(text("SET LOCAL work_mem = '64MB'"))
     key_prefix = f"expire:{now.isoformat()}:"
     per_member = (
         select(PointLot.member_id, func.sum(PointLot.remaining).label("points"))
@@ -159,6 +156,9 @@ def expire_points(
     due = _due_lots(session, program, now)
     members_due = select(PointLot.member_id).where(due).distinct()
     if is_postgres(session):
+        # The due members' set and their sums spill to disk at the default 4 MB in a big
+        # programme; this transaction only (the nightly job's), not the server's setting.
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
         # Lock members first, in id order, as every other balance change does: no deadlocks.
         # NO KEY UPDATE still excludes every other balance change (they take FOR UPDATE) but
         # not the foreign-key checks of rows that merely point at the member; cheaper too.
