@@ -1,10 +1,11 @@
-"""Column types shared by the models: string enums that read the same in raw SQL on every database."""
+"""Shared by the models: string enums that read the same in raw SQL on every database, and
+partial indexes that both databases build."""
 
 from __future__ import annotations
 
 import enum
 
-from sqlalchemy import Enum
+from sqlalchemy import Enum, Index, text
 
 
 def str_enum(enum_cls: type[enum.Enum], length: int = 20, name: str | None = None) -> Enum:
@@ -21,3 +22,9 @@ def str_enum(enum_cls: type[enum.Enum], length: int = 20, name: str | None = Non
         validate_strings=True,
         name=name or enum_cls.__name__.lower(),
     )
+
+
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
+    """An index of the rows matching `where`, on PostgreSQL and SQLite alike."""
+    condition = text(where)
+    return Index(name, *columns, unique=unique, postgresql_where=condition, sqlite_where=condition)

@@ -12,12 +12,11 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from loyalty.db import Base, utcnow
-from loyalty.models.columns import str_enum
+from loyalty.models.columns import partial_index, str_enum
 
 
 class TransactionType(enum.StrEnum):
@@ -33,12 +32,6 @@ class TransactionType(enum.StrEnum):
     # A paid membership period bought or extended: 0 points, the amount paid, the new end date
     # in reference_id. Written by services.membership only.
     MEMBERSHIP = "membership"
-
-
-def _partial(name: str, *columns: str, when: str) -> Index:
-    """An index of the rows whose `when` column is set."""
-    present = text(f"{when} IS NOT NULL")
-    return Index(name, *columns, postgresql_where=present, sqlite_where=present)
 
 
 class LoyaltyTransaction(Base):
@@ -59,19 +52,29 @@ class LoyaltyTransaction(Base):
         Index("ix_loyalty_transactions_merchant_created", "merchant_id", "created_at"),
         # The four below hold only the rows that have the column: the rows the jobs write
         # (expiry, bonuses) have neither shop, staff, reversal nor reference, and skip them.
-        _partial("ix_loyalty_transactions_reverses", "reverses_id", when="reverses_id"),
-        # The back-office's "visited this shop" member filter (a semi-join on shop).
-        _partial("ix_loyalty_transactions_shop_member", "shop_id", "member_id", when="shop_id"),
-        # Fraud controls count a staff user's earns in the last hour (services/fraud.py).
-        _partial(
-            "ix_loyalty_transactions_actor_created", "created_by", "created_at", when="created_by"
+        partial_index(
+            "ix_loyalty_transactions_reverses", "reverses_id", where="reverses_id IS NOT NULL"
         ),
-        _partial(
+        # The back-office's "visited this shop" member filter (a semi-join on shop).
+        partial_index(
+            "ix_loyalty_transactions_shop_member",
+            "shop_id",
+            "member_id",
+            where="shop_id IS NOT NULL",
+        ),
+        # Fraud controls count a staff user's earns in the last hour (services/fraud.py).
+        partial_index(
+            "ix_loyalty_transactions_actor_created",
+            "created_by",
+            "created_at",
+            where="created_by IS NOT NULL",
+        ),
+        partial_index(
             "ix_loyalty_transactions_reference",
             "merchant_id",
             "reference_type",
             "reference_id",
-            when="reference_id",
+            where="reference_id IS NOT NULL",
         ),
     )
 
@@ -105,32 +108,28 @@ class PointLot(Base):
     __table_args__ = (
         CheckConstraint("points > 0", name="points_positive"),
         CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_within_points"),
-        Index(
+        partial_index(
             "ix_point_lots_member_open",
             "member_id",
             "expires_at",
             "id",
-            postgresql_where=text("remaining > 0"),
-            sqlite_where=text("remaining > 0"),
+            where="remaining > 0",
         ),
-        Index(
+        partial_index(
             "ix_point_lots_expiry",
             "expires_at",
-            postgresql_where=text("remaining > 0"),
-            sqlite_where=text("remaining > 0"),
+            where="remaining > 0",
         ),
         Index("ix_point_lots_transaction", "transaction_id"),
-        Index(
+        partial_index(
             "ix_point_lots_inactivity",
             "inactivity_months",
-            postgresql_where=text("inactivity_months IS NOT NULL AND remaining > 0"),
-            sqlite_where=text("inactivity_months IS NOT NULL AND remaining > 0"),
+            where="inactivity_months IS NOT NULL AND remaining > 0",
         ),
-        Index(
+        partial_index(
             "ix_point_lots_pending",
             "available_at",
-            postgresql_where=text("available_at IS NOT NULL"),
-            sqlite_where=text("available_at IS NOT NULL"),
+            where="available_at IS NOT NULL",
         ),
     )
 

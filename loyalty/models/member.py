@@ -13,12 +13,11 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from loyalty.db import Base, utcnow
-from loyalty.models.columns import str_enum
+from loyalty.models.columns import partial_index, str_enum
 from loyalty.models.program import LoyaltyProgram, LoyaltyTier
 
 
@@ -42,21 +41,19 @@ class Customer(Base):
     __tablename__ = "customers"
     __table_args__ = (
         # One customer per e-mail and per phone within a merchant; enrolment reports duplicates.
-        Index(
+        partial_index(
             "uq_customers_merchant_email",
             "merchant_id",
             "email",
             unique=True,
-            postgresql_where=text("email IS NOT NULL"),
-            sqlite_where=text("email IS NOT NULL"),
+            where="email IS NOT NULL",
         ),
-        Index(
+        partial_index(
             "uq_customers_merchant_phone",
             "merchant_id",
             "phone",
             unique=True,
-            postgresql_where=text("phone IS NOT NULL"),
-            sqlite_where=text("phone IS NOT NULL"),
+            where="phone IS NOT NULL",
         ),
         # Pattern ops so that PostgreSQL serves `LIKE 'pre%'` from the index in any collation.
         Index(
@@ -66,13 +63,12 @@ class Customer(Base):
             postgresql_ops={"name_search": "varchar_pattern_ops"},
         ),
         # The merchant's own customer number (POS, e-shop): the API looks members up by it.
-        Index(
+        partial_index(
             "uq_customers_merchant_external_id",
             "merchant_id",
             "external_id",
             unique=True,
-            postgresql_where=text("external_id IS NOT NULL"),
-            sqlite_where=text("external_id IS NOT NULL"),
+            where="external_id IS NOT NULL",
         ),
         Index(
             "ix_customers_merchant_email_prefix",
@@ -114,12 +110,11 @@ class LoyaltyMember(Base):
         Index("ix_loyalty_members_merchant_enrolled", "merchant_id", "enrolled_at"),
         Index("ix_loyalty_members_program_activity", "program_id", "last_activity_at"),
         # The daily lapse job: paid periods of a programme that have ended.
-        Index(
+        partial_index(
             "ix_loyalty_members_program_membership",
             "program_id",
             "membership_expires_at",
-            postgresql_where=text("membership_expires_at IS NOT NULL"),
-            sqlite_where=text("membership_expires_at IS NOT NULL"),
+            where="membership_expires_at IS NOT NULL",
         ),
         # The member list's "last visit" filter and its count: with the tier and status
         # included, PostgreSQL counts a filtered list from the index alone. Neither the balance

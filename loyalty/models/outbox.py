@@ -6,11 +6,11 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.db import Base, utcnow
-from loyalty.models.columns import str_enum
+from loyalty.models.columns import partial_index, str_enum
 
 
 class OutboxChannel(enum.StrEnum):
@@ -38,13 +38,12 @@ class OutboxMessage(Base):
         # The delivery loop's claim: the next due messages of a channel, in order, straight off
         # this index (a few hundred rows however long the queue). Only messages still to
         # send are in it, so a sent message leaves it and costs it nothing more.
-        Index(
+        partial_index(
             "ix_outbox_messages_pending",
             "channel",
             "next_attempt_at",
             "id",
-            postgresql_where=text("status IN ('queued', 'sending')"),
-            sqlite_where=text("status IN ('queued', 'sending')"),
+            where="status IN ('queued', 'sending')",
         ),
         Index("ix_outbox_messages_merchant_created", "merchant_id", "created_at"),
         # A campaign's progress bar counts its rows by status.
