@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from loyalty.db import is_postgres, utcnow
+from loyalty.db import among, is_postgres, utcnow
 from loyalty.models import Campaign, OutboxChannel, OutboxMessage, OutboxStatus
 from loyalty.models.merchant import merchant_not_suspended
 from loyalty.notify import rules
@@ -331,16 +331,13 @@ class Deliverer:
         held = _campaigns(session, {m.campaign_id for m in chunk} - {None})  # noqa: F841
         known = _member_rows(session, chunk)
         to_send = []
-        # The chunk's changes (texts rendered into payloads) go out with its commit, as one
-        # batch, not one UPDATE per message before each lookup.
+        # The chunk's changes (skips and holds) go out with its commit, as one batch, not one
+        # UPDATE per message before each lookup. A rendered text is stored with its outcome.
         with session.no_autoflush:
             for message in chunk:
                 zone = zones.get(message.merchant_id, rules.UTC)
                 status = self.check(session, message, refused.get(message.id), zone, known)
                 if status is False:
-                    # The rendered text is stored with the outcome (`write_outcomes`), not by a
-                    # flush of its own (a bonus or voucher was committed by `check` already).
-                    set_committed_value(message, "payload", message.payload)
                     to_send.append(message)
                 elif status is not None:
                     counts[status] = counts.get(status, 0) + 1
@@ -355,18 +352,19 @@ class Deliverer:
     ) -> None:
         """Record a chunk's outcomes and commit them (and the group's skips and holds).
 
-        The outcomes go out as one UPDATE by id for the whole chunk (an executemany, one round
-        trip) instead of the session's flush of each changed message.
+        The outcomes go out as one UPDATE for the whole chunk (one round trip) instead of the
+        session's flush of each changed message.
         """
+        now = self.clock()
+        recorded = []
         for message, result in zip(messages, outcomes, strict=True):
             outcome = result.result() if isinstance(result, Future) else result
-            if outcome.payload is not None:
-                message.payload = outcome.payload
-            record(message, outcome, self.clock(), self.policy)
+            values = outcome_values(message, outcome, now, self.policy)
+            recorded.append((message, values))
             if outcome.opt_out:
-                rules.record_opt_out(session, message, self.clock())
-            counts[message.status] = counts.get(message.status, 0) + 1
-        write_outcomes(session, messages)
+                rules.record_opt_out(session, message, now)
+            counts[values["status"]] = counts.get(values["status"], 0) + 1
+        write_outcomes(session, recorded)
         session.commit()
 
     def release(self, session: Session, messages: list[OutboxMessage]) -> None:
@@ -448,7 +446,7 @@ def _member_rows(session: Session, chunk: list[OutboxMessage]) -> Mapping[int, A
 def _campaigns(session: Session, ids: set[int | None]) -> list[Campaign]:
     if not ids:
         return []
-    return list(session.scalars(select(Campaign).where(Campaign.id.in_(ids))))
+    return list(session.scalars(select(Campaign).where(among(session, Campaign.id, ids))))
 
 
 def detached(message: OutboxMessage) -> OutboxMessage:
@@ -473,53 +471,64 @@ _OUTCOME_UPDATE = (
     .where(OutboxMessage.__table__.c.id == bindparam("_id"))  # type: ignore[attr-defined]
     .values({name: bindparam(name) for name in RECORDED})
 )
-# On PostgreSQL the chunk's outcomes travel as one array per column and land in one statement.
+# On PostgreSQL the chunk's outcomes travel as one JSON document and land in one statement.
 _OUTCOME_UPDATE_PG = text(
     """UPDATE outbox_messages AS o
        SET status = v.status, provider_id = v.provider_id, last_error = v.last_error,
-           next_attempt_at = v.next_attempt_at, sent_at = v.sent_at,
-           payload = CAST(v.payload AS json)
-       FROM unnest(CAST(:id AS bigint[]), CAST(:status AS text[]), CAST(:provider_id AS text[]),
-                   CAST(:last_error AS text[]), CAST(:next_attempt_at AS timestamptz[]),
-                   CAST(:sent_at AS timestamptz[]), CAST(:payload AS text[]))
-            AS v(id, status, provider_id, last_error, next_attempt_at, sent_at, payload)
+           next_attempt_at = v.next_attempt_at, sent_at = v.sent_at, payload = v.payload
+       FROM json_to_recordset(CAST(:rows AS json))
+            AS v(id bigint, status text, provider_id text, last_error text,
+                 next_attempt_at timestamptz, sent_at timestamptz, payload json)
        WHERE o.id = v.id"""
 )
 
+Recorded = list[tuple[OutboxMessage, dict[str, Any]]]
 
-def write_outcomes(session: Session, messages: list[OutboxMessage]) -> None:
-    """Write the recorded fields of these messages in one statement, and tell the session they
-    are stored (so its flush does not write each message again)."""
-    if not messages:
+
+def write_outcomes(session: Session, recorded: Recorded) -> None:
+    """Write each message's recorded fields (`outcome_values`) in one statement, and set them
+    on the message as stored: the session never sees them changed, so its flush at commit has
+    nothing to look at."""
+    if not recorded:
         return
-    with session.no_autoflush:
-        if is_postgres(session):
-            columns: dict[str, list[Any]] = {"id": [m.id for m in messages]}
-            for name in RECORDED:
-                columns[name] = [getattr(m, name) for m in messages]
-            columns["status"] = [str(status) for status in columns["status"]]
-            columns["payload"] = [json.dumps(p) for p in columns["payload"]]
-            session.execute(_OUTCOME_UPDATE_PG, columns)
-        else:
-            rows = [
-                {"_id": m.id, **{name: getattr(m, name) for name in RECORDED}} for m in messages
-            ]
-            session.execute(_OUTCOME_UPDATE, rows)
-    for message in messages:
-        for name in RECORDED:
-            set_committed_value(message, name, getattr(message, name))
+    if is_postgres(session):
+        rows = [{"id": message.id, **values} for message, values in recorded]
+        session.execute(_OUTCOME_UPDATE_PG, {"rows": json.dumps(rows, default=_json_value)})
+    else:
+        session.execute(
+            _OUTCOME_UPDATE, [{"_id": message.id, **values} for message, values in recorded]
+        )
+    for message, values in recorded:
+        for name, value in values.items():
+            if value is not getattr(message, name):
+                set_committed_value(message, name, value)
 
 
-def record(message: OutboxMessage, outcome: Outcome, now: datetime, policy: DeliveryPolicy) -> None:
-    """Apply a sender's outcome to a claimed message (attempts were counted at claim)."""
-    message.provider_id = outcome.provider_id or message.provider_id
-    message.last_error = outcome.error[:500] if outcome.error else None
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def outcome_values(
+    message: OutboxMessage, outcome: Outcome, now: datetime, policy: DeliveryPolicy
+) -> dict[str, Any]:
+    """A claimed message's RECORDED fields after a sender's outcome (attempts were counted at
+    claim)."""
+    values = {
+        "status": outcome.status,
+        "provider_id": outcome.provider_id or message.provider_id,
+        "last_error": outcome.error[:500] if outcome.error else None,
+        "next_attempt_at": message.next_attempt_at,
+        "sent_at": now if outcome.status == OutboxStatus.SENT else message.sent_at,
+        "payload": message.payload if outcome.payload is None else outcome.payload,
+    }
     if outcome.status == OutboxStatus.FAILED and outcome.retry:
         if message.attempts < policy.max_attempts:
-            message.status = OutboxStatus.QUEUED
-            message.next_attempt_at = now + backoff(message.attempts, policy)
-            return
-        message.last_error = f"gave up after {message.attempts} attempts: {outcome.error}"[:500]
-    message.status = outcome.status
-    if outcome.status == OutboxStatus.SENT:
-        message.sent_at = now
+            values["status"] = OutboxStatus.QUEUED
+            values["next_attempt_at"] = now + backoff(message.attempts, policy)
+        else:
+            values["last_error"] = f"gave up after {message.attempts} attempts: {outcome.error}"[
+                :500
+            ]
+    return values

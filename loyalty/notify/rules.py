@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from loyalty.db import among
 from loyalty.models import (
     ChannelIdentity,
     ChannelKind,
@@ -107,7 +108,9 @@ def refusals(session: Session, messages: Sequence[OutboxMessage]) -> dict[int, s
             session.scalars(
                 select(LoyaltyMember.id)
                 .join(Customer, LoyaltyMember.customer_id == Customer.id)
-                .where(LoyaltyMember.id.in_(member_ids), Customer.erased_at.is_not(None))
+                .where(
+                    among(session, LoyaltyMember.id, member_ids), Customer.erased_at.is_not(None)
+                )
             )
         )
     addresses = {m.address for m in personal}
@@ -120,9 +123,9 @@ def refusals(session: Session, messages: Sequence[OutboxMessage]) -> dict[int, s
             ChannelIdentity.opted_out_at,
         ).where(
             # All three columns of the unique index, so a million identities are not scanned.
-            ChannelIdentity.merchant_id.in_({m.merchant_id for m in personal}),
-            ChannelIdentity.kind.in_({CHANNEL_KINDS[m.channel] for m in personal}),
-            ChannelIdentity.address.in_(addresses),
+            among(session, ChannelIdentity.merchant_id, {m.merchant_id for m in personal}),
+            among(session, ChannelIdentity.kind, {CHANNEL_KINDS[m.channel] for m in personal}),
+            among(session, ChannelIdentity.address, addresses),
             ChannelIdentity.opted_out_at.is_not(None),
         )
     ):
@@ -133,8 +136,8 @@ def refusals(session: Session, messages: Sequence[OutboxMessage]) -> dict[int, s
     if any(CHANNEL_KINDS[m.channel] in chats for m in personal):
         for row in session.execute(
             select(Conversation.channel, Conversation.address, Conversation.opted_out_at).where(
-                Conversation.channel.in_(chats),
-                Conversation.address.in_(addresses),
+                among(session, Conversation.channel, chats),
+                among(session, Conversation.address, addresses),
                 Conversation.opted_out_at.is_not(None),
             )
         ):
@@ -165,7 +168,9 @@ def merchant_zones(session: Session, merchant_ids: Iterable[int]) -> dict[int, Z
     return {
         row.id: _zone(row.timezone)
         for row in session.execute(
-            select(Merchant.id, Merchant.timezone).where(Merchant.id.in_(set(merchant_ids)))
+            select(Merchant.id, Merchant.timezone).where(
+                among(session, Merchant.id, set(merchant_ids))
+            )
         )
     }
 

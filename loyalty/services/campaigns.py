@@ -15,14 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, insert, literal, select, text, update
+from sqlalchemy import Select, and_, case, exists, func, insert, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from loyalty import offerings
-from loyalty.db import is_postgres, utcnow
+from loyalty.db import among, is_postgres, utcnow
 from loyalty.errors import InvalidInput, LoyaltyError, PermissionDenied
 from loyalty.identity import normalize_email, normalize_phone
 from loyalty.models import (
@@ -598,7 +600,8 @@ class Prepared:
     wrote_ledger: bool = False  # commit before the (slow) send so no member row stays locked
 
 
-def _member_row_query():
+@cache  # built once: a Select is immutable, and building this one costs milliseconds
+def _member_row_query() -> Select[Any]:
     # A stamp card's {reward} is its own reward (what the full card gives): joined here, so
     # the delivery loop's one query per chunk answers it too.
     card_reward = aliased(Reward)
@@ -627,7 +630,8 @@ def member_rows(session: Session, member_ids: set[int]) -> dict[int, Any]:
         return {}
     query = _member_row_query().add_columns(LoyaltyMember.id)
     return {
-        row[-1]: row[:-1] for row in session.execute(query.where(LoyaltyMember.id.in_(member_ids)))
+        row[-1]: row[:-1]
+        for row in session.execute(query.where(among(session, LoyaltyMember.id, member_ids)))
     }
 
 
@@ -820,9 +824,11 @@ def prepare_message(
     payload["text"] = text
     if message.channel == OutboxChannel.EMAIL:
         payload["subject"] = campaign_texts.render(campaign.subject, values)
-    message.payload = payload
     if wrote:
+        message.payload = payload  # the voucher's code is kept with the voucher
         session.flush()
+    else:  # stored with the send's outcome (`write_outcomes`), not by a flush of its own
+        set_committed_value(message, "payload", payload)
     return Prepared(send=True, wrote_ledger=wrote)
 
 
