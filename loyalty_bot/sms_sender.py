@@ -9,7 +9,7 @@ import json
 import logging
 from base64 import b64encode
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import certifi
 import urllib3
@@ -41,6 +41,7 @@ class PooledHttpClient(HttpClient):
         self.pool = urllib3.PoolManager(
             maxsize=maxsize, block=False, retries=False, ca_certs=certifi.where()
         )
+        self._authorization: dict[tuple[str, str], str] = {}
 
     def request(
         self,
@@ -55,9 +56,7 @@ class PooledHttpClient(HttpClient):
     ) -> Response:
         sent: dict[str, Any] = dict(headers or {})
         if auth is not None:
-            sent["Authorization"] = "Basic " + b64encode(":".join(auth).encode()).decode()
-        if params:
-            url = f"{url}?{urlencode(params, doseq=True)}"
+            sent["Authorization"] = self._basic(auth)
         body = None
         if data:
             if sent.get("Content-Type", "").endswith("json"):
@@ -65,18 +64,28 @@ class PooledHttpClient(HttpClient):
             else:
                 body = urlencode(data, doseq=True)
                 sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        # Straight to the host's connection pool: the pool manager would parse the URL again.
+        parts = urlsplit(url)
+        target = parts.path + (f"?{urlencode(params, doseq=True)}" if params else "")
         try:
-            answer = self.pool.request(
+            pool = self.pool.connection_from_host(parts.hostname, parts.port, parts.scheme)
+            answer = pool.urlopen(
                 method.upper(),
-                url,
+                target,
                 body=body,
                 headers=sent,
                 timeout=timeout or self.timeout,
                 redirect=allow_redirects,
+                assert_same_host=False,
             )
         except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out
             raise TwilioException(f"{type(exc).__name__}: {exc}") from exc
         return Response(answer.status, answer.data.decode("utf-8"), answer.headers)
+
+    def _basic(self, auth: tuple[str, str]) -> str:
+        if auth not in self._authorization:
+            self._authorization[auth] = "Basic " + b64encode(":".join(auth).encode()).decode()
+        return self._authorization[auth]
 
 
 class TwilioSmsSender:
