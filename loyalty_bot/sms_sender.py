@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import logging
 from base64 import b64encode
+from http.client import HTTPException
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
-import certifi
-import urllib3
 from twilio.base.exceptions import TwilioException
 from twilio.http import HttpClient
 from twilio.http.response import Response
@@ -20,27 +19,27 @@ from twilio.http.response import Response
 from loyalty.models import OutboxMessage, OutboxStatus
 from loyalty.notify import texts
 from loyalty.notify.delivery import Outcome
+from loyalty.notify.keepalive import KeptAliveConnections
 
 # Twilio error codes that mean the number refuses or cannot get SMS: never retry.
 TWILIO_OPTED_OUT = {21610}
 TWILIO_PERMANENT = {21211, 21212, 21408, 21606, 21612, 21614, 21610}
 
 
-class PooledHttpClient(HttpClient):
-    """twilio's REST client over one urllib3 connection pool, shared by the sender's threads.
+class KeptAliveHttpClient(HttpClient):
+    """twilio's REST client over kept-alive connections, one per sending thread
+    (`loyalty.notify.keepalive`).
 
-    The connections to Twilio stay open between messages (keep-alive), and a send costs none
-    of requests' per-call work that these calls never use (proxy settings read from the
-    environment, cookies, hooks): at a thousand messages a second that work was half of the
-    sender's time. Nothing is retried here: a POST that may have reached Twilio is the
+    The connections to Twilio stay open between messages, and a send costs none of requests'
+    per-call work that these calls never use (proxy settings read from the environment,
+    cookies, hooks) nor a shared pool's: at a thousand messages a second that work was most of
+    the sender's time. Nothing is retried here: a POST that may have reached Twilio is the
     delivery loop's to retry, with its backoff.
     """
 
-    def __init__(self, *, timeout: float, maxsize: int = 64) -> None:
+    def __init__(self, *, timeout: float) -> None:
         super().__init__(logging.getLogger("twilio.http_client"), False, timeout)
-        self.pool = urllib3.PoolManager(
-            maxsize=maxsize, block=False, retries=False, ca_certs=certifi.where()
-        )
+        self.connections = KeptAliveConnections(timeout=timeout)
         self._authorization: dict[tuple[str, str], str] = {}
 
     def request(
@@ -57,6 +56,8 @@ class PooledHttpClient(HttpClient):
         sent: dict[str, Any] = dict(headers or {})
         if auth is not None:
             sent["Authorization"] = self._basic(auth)
+        if params:
+            url = f"{url}?{urlencode(params, doseq=True)}"
         body = None
         if data:
             if sent.get("Content-Type", "").endswith("json"):
@@ -64,23 +65,13 @@ class PooledHttpClient(HttpClient):
             else:
                 body = urlencode(data, doseq=True)
                 sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        # Straight to the host's connection pool: the pool manager would parse the URL again.
-        parts = urlsplit(url)
-        target = parts.path + (f"?{urlencode(params, doseq=True)}" if params else "")
         try:
-            pool = self.pool.connection_from_host(parts.hostname, parts.port, parts.scheme)
-            answer = pool.urlopen(
-                method.upper(),
-                target,
-                body=body,
-                headers=sent,
-                timeout=timeout or self.timeout,
-                redirect=allow_redirects,
-                assert_same_host=False,
+            answer = self.connections.request(
+                method.upper(), url, body=body, headers=sent, timeout=timeout or self.timeout
             )
-        except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out
+        except (OSError, HTTPException) as exc:  # refused, reset, timed out, malformed
             raise TwilioException(f"{type(exc).__name__}: {exc}") from exc
-        return Response(answer.status, answer.data.decode("utf-8"), answer.headers)
+        return Response(answer.status, answer.body.decode("utf-8"), answer.headers)
 
     def _basic(self, auth: tuple[str, str]) -> str:
         if auth not in self._authorization:
@@ -105,7 +96,9 @@ class TwilioSmsSender:
         from twilio.rest import Client
 
         # twilio's client waits forever by default: a stalled Twilio would hang the worker.
-        self.client = Client(account_sid, auth_token, http_client=PooledHttpClient(timeout=timeout))
+        self.client = Client(
+            account_sid, auth_token, http_client=KeptAliveHttpClient(timeout=timeout)
+        )
         if api_base:
             self.client.api.base_url = api_base.rstrip("/")
         self.sender = sender
