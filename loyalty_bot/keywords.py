@@ -17,7 +17,20 @@ SMS_START_WORDS = ("start", "unstop")
 
 KEYWORDS: dict[str, tuple[str, ...]] = {
     "join": ("join", "adherer", "inscription", "beitreten", "anmelden"),
-    "balance": ("balance", "points", "solde", "punkte", "kontostand", "punktestand", "stand"),
+    "balance": (
+        "balance",
+        "points",
+        "solde",
+        "punkte",
+        "kontostand",
+        "punktestand",
+        "stand",
+        # A stamp card's balance is its stamps.
+        "stamps",
+        "stamp",
+        "tampons",
+        "stempel",
+    ),
     "card": ("card", "carte", "karte", "qr", "wallet"),
     "rewards": (
         "rewards",

@@ -544,7 +544,6 @@ def outcome_values(
             values["status"] = OutboxStatus.QUEUED
             values["next_attempt_at"] = now + backoff(message.attempts, policy)
         else:
-            values["last_error"] = f"gave up after {message.attempts} attempts: {outcome.error}"[
-                :500
-            ]
+            reason = f"gave up after {message.attempts} attempts: {outcome.error}"
+            values["last_error"] = reason[:500]
     return values
