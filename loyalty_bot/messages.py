@@ -192,14 +192,24 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "de": "Noch {points} bis {tier}.",
     },
     "pending": {
-        "en": "{points} pending until {date} (the return window).",
-        "fr": "{points} en attente jusqu'au {date} (délai de retour).",
-        "de": "{points} vorgemerkt bis {date} (Rückgabefrist).",
+        "en": "{points} points pending until {date} (the return window).",
+        "fr": "{points} points en attente jusqu'au {date} (délai de retour).",
+        "de": "{points} Punkte vorgemerkt bis {date} (Rückgabefrist).",
+    },
+    "pending_stamps": {
+        "en": "{points} stamps pending until {date} (the return window).",
+        "fr": "{points} tampons en attente jusqu'au {date} (délai de retour).",
+        "de": "{points} Stempel vorgemerkt bis {date} (Rückgabefrist).",
     },
     "expiring": {
-        "en": "{points} expire on {date}.",
-        "fr": "{points} expirent le {date}.",
-        "de": "{points} verfallen am {date}.",
+        "en": "{points} points expire on {date}.",
+        "fr": "{points} points expirent le {date}.",
+        "de": "{points} Punkte verfallen am {date}.",
+    },
+    "expiring_stamps": {
+        "en": "{points} stamps expire on {date}.",
+        "fr": "{points} tampons expirent le {date}.",
+        "de": "{points} Stempel verfallen am {date}.",
     },
     "membership_valid": {
         "en": "Membership valid until {date}.",

@@ -234,7 +234,7 @@ def test_balance_shows_tier_next_tier_and_next_expiry(session, tenant):
     assert "125 points" in reply
     assert "Silver" in reply
     assert "375 more for Gold" in reply
-    assert "100 expire on 02.04.2025" in reply
+    assert "100 points expire on 02.04.2025" in reply
 
 
 def test_rewards_redeem_with_confirmation_and_voucher_scanned_at_till(session, tenant):
@@ -428,7 +428,7 @@ def test_balance_names_pending_points_and_when_they_become_available(session, te
     member = join_by_telegram(session, tenant, chat)
     earn(session, member=member, amount_cents=4000, idempotency_key="pending-1", at=NOW)
     reply = chat.say("balance")
-    assert "40 pending until 17.03.2025" in reply
+    assert "40 points pending until 17.03.2025" in reply
 
 
 def test_balance_says_until_when_a_paid_membership_runs_and_when_it_ran_out(session, tenant):

@@ -17,9 +17,11 @@ from loyalty.models import (
     OutboxMessage,
     Role,
     StampPer,
+    TransactionType,
 )
 from loyalty.notify import texts
-from loyalty.services import automations, membership, receipts
+from loyalty.services import automations, ledger, membership, receipts
+from loyalty.services.actors import SYSTEM
 from loyalty.services.earn import earn
 from loyalty.services.enroll import enroll
 from loyalty.services.expiry_reminders import queue_expiry_reminders
@@ -179,3 +181,25 @@ def test_the_chat_speaks_of_stamps_to_a_stamp_card_member(session, tenant, card,
         assert STAMPS[language] in reply.lower(), what
         assert POINTS[language] not in reply.lower(), what
     assert not any(POINTS[language] in label.lower() for label in menu)
+
+
+def test_the_chat_counts_expiring_stamps_as_stamps(session, tenant, card):
+    from tests.integration.test_bot_dialogue import Chat, join_by_telegram
+
+    chat = Chat(session)
+    member = join_by_telegram(session, tenant, chat)
+    ledger.credit(
+        session,
+        member=member,
+        type=TransactionType.EARN,
+        points=3,
+        now=chat.now,
+        idempotency_key="coffee",
+        actor=SYSTEM,
+        expires_at=chat.now + timedelta(days=30),
+        description="Coffee",
+    )
+    session.expire(member)
+    reply = chat.say("Stempel")
+    assert "3 stamps expire on" in reply
+    assert "point" not in reply.lower()
