@@ -27,7 +27,6 @@ import multiprocessing
 import sys
 import threading
 import time
-from base64 import b64encode
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -38,7 +37,7 @@ from bench.common import bench_url, migrate, recreate_database, report
 from loyalty.db import make_engine
 from loyalty.models import Offering, OutboxChannel, OutboxMessage, OutboxStatus
 from loyalty.notify.delivery import Deliverer, DeliveryPolicy
-from loyalty.notify.keepalive import KeptAliveConnections
+from loyalty.notify.keepalive import KeptAliveConnections, basic_authorization
 from loyalty.services import campaigns, merchants
 from loyalty.services.campaigns import CampaignDraft
 from loyalty_bot.sms_sender import TwilioSmsSender
@@ -144,7 +143,7 @@ def bare_client(url: str, threads: int, requests_each: int, start, results) -> N
     endpoint = f"{url}/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
     connections = KeptAliveConnections(timeout=10)
     headers = {
-        "Authorization": "Basic " + b64encode(f"{ACCOUNT}:token".encode()).decode(),
+        "Authorization": basic_authorization(ACCOUNT, "token"),
         "Content-Type": "application/x-www-form-urlencoded",
     }
     failures = []

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-from base64 import b64encode
 from http.client import HTTPException
 from typing import Any
 from urllib.parse import urlencode
@@ -19,7 +18,7 @@ from twilio.http.response import Response
 from loyalty.models import OutboxMessage, OutboxStatus
 from loyalty.notify import texts
 from loyalty.notify.delivery import Outcome
-from loyalty.notify.keepalive import KeptAliveConnections
+from loyalty.notify.keepalive import KeptAliveConnections, basic_authorization
 
 # Twilio error codes that mean the number refuses or cannot get SMS: never retry.
 TWILIO_OPTED_OUT = {21610}
@@ -40,7 +39,6 @@ class KeptAliveHttpClient(HttpClient):
     def __init__(self, *, timeout: float) -> None:
         super().__init__(logging.getLogger("twilio.http_client"), False, timeout)
         self.connections = KeptAliveConnections(timeout=timeout)
-        self._authorization: dict[tuple[str, str], str] = {}
 
     def request(
         self,
@@ -55,7 +53,7 @@ class KeptAliveHttpClient(HttpClient):
     ) -> Response:
         sent: dict[str, Any] = dict(headers or {})
         if auth is not None:
-            sent["Authorization"] = self._basic(auth)
+            sent["Authorization"] = basic_authorization(*auth)
         if params:
             url = f"{url}?{urlencode(params, doseq=True)}"
         body = None
@@ -72,11 +70,6 @@ class KeptAliveHttpClient(HttpClient):
         except (OSError, HTTPException) as exc:  # refused, reset, timed out, malformed
             raise TwilioException(f"{type(exc).__name__}: {exc}") from exc
         return Response(answer.status, answer.body.decode("utf-8"), answer.headers)
-
-    def _basic(self, auth: tuple[str, str]) -> str:
-        if auth not in self._authorization:
-            self._authorization[auth] = "Basic " + b64encode(":".join(auth).encode()).decode()
-        return self._authorization[auth]
 
 
 class TwilioSmsSender:

@@ -19,6 +19,7 @@ import select
 import socket
 import ssl
 import threading
+from base64 import b64encode
 from dataclasses import dataclass
 from email.message import Message
 from urllib.parse import urlsplit
@@ -86,6 +87,11 @@ class KeptAliveConnections:
         elif connection.sock is not None and _closed_by_server(connection.sock):
             connection.close()  # the next request connects again
         return connection
+
+
+def basic_authorization(user: str, password: str) -> str:
+    """The Authorization header's value for HTTP basic authentication."""
+    return "Basic " + b64encode(f"{user}:{password}".encode()).decode()
 
 
 def _closed_by_server(sock: socket.socket) -> bool:
