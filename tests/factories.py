@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -134,11 +135,20 @@ def make_member(
 
 
 def add_channel(
-    session: Session, member: LoyaltyMember, kind: ChannelKind, address: str
+    session: Session,
+    member: LoyaltyMember,
+    kind: ChannelKind,
+    address: str,
+    *,
+    opted_out_at: datetime | None = None,
 ) -> ChannelIdentity:
-    """The member can be reached there (an e-mail address, an SMS number, a Telegram chat)."""
+    """The member can be reached there (e-mail, SMS number, Telegram chat), unless opted out."""
     identity = ChannelIdentity(
-        merchant_id=member.merchant_id, member_id=member.id, kind=kind, address=address
+        merchant_id=member.merchant_id,
+        member_id=member.id,
+        kind=kind,
+        address=address,
+        opted_out_at=opted_out_at,
     )
     session.add(identity)
     session.flush()

@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 from loyalty.models import (
     Campaign,
     CampaignStatus,
-    ChannelIdentity,
     ChannelKind,
     Offering,
     OutboxMessage,
@@ -30,14 +29,7 @@ FORM = {
 
 def reachable_member(session, tenant):
     member = factories.make_member(session, tenant)
-    session.add(
-        ChannelIdentity(
-            merchant_id=tenant.merchant.id,
-            member_id=member.id,
-            kind=ChannelKind.SMS,
-            address=f"+3526219{member.id:05d}",
-        )
-    )
+    factories.add_channel(session, member, ChannelKind.SMS, f"+3526219{member.id:05d}")
     member.customer.consents = {"marketing_sms": {"granted": True}}
     session.flush()
     return member

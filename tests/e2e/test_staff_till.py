@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 from loyalty.db import utcnow
 from loyalty.identity import format_card_number, luhn_check_digit
 from loyalty.models import (
-    ChannelIdentity,
     ChannelKind,
     LoyaltyTransaction,
     MemberStatus,
@@ -47,15 +46,7 @@ def member(session, tenant):
     member = factories.make_member(
         session, tenant, name="Éloïse Muller", email="eloise@example.com"
     )
-    session.add(
-        ChannelIdentity(
-            merchant_id=tenant.merchant.id,
-            member_id=member.id,
-            kind=ChannelKind.EMAIL,
-            address="eloise@example.com",
-        )
-    )
-    session.flush()
+    factories.add_channel(session, member, ChannelKind.EMAIL, "eloise@example.com")
     return member
 
 

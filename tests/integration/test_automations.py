@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from loyalty.errors import FeatureNotInOffering, InvalidInput
 from loyalty.models import (
     AutomationKey,
-    ChannelIdentity,
     ChannelKind,
     LoyaltyMember,
     Offering,
@@ -71,14 +70,7 @@ NOW = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 
 def reachable(session: Session, tenant: Tenant, *, consent: bool = True) -> LoyaltyMember:
     member = factories.make_member(session, tenant, name="Ana Silva")
-    session.add(
-        ChannelIdentity(
-            merchant_id=tenant.merchant.id,
-            member_id=member.id,
-            kind=ChannelKind.SMS,
-            address=f"+35262155{member.id:04d}",
-        )
-    )
+    factories.add_channel(session, member, ChannelKind.SMS, f"+35262155{member.id:04d}")
     member.customer.consents = {"marketing_sms": {"granted": consent}}
     session.flush()
     return member

@@ -14,7 +14,6 @@ from loyalty.errors import FeatureNotInOffering, InvalidInput
 from loyalty.models import (
     Campaign,
     CampaignStatus,
-    ChannelIdentity,
     ChannelKind,
     LoyaltyMember,
     LoyaltyTransaction,
@@ -52,14 +51,12 @@ def reachable(
             "email": f"m{member.id}@example.com",
             "telegram": str(900000 + member.id),
         }[kind]
-        session.add(
-            ChannelIdentity(
-                merchant_id=tenant.merchant.id,
-                member_id=member.id,
-                kind=ChannelKind(kind),
-                address=address,
-                opted_out_at=NOON - timedelta(days=1) if kind in opted_out else None,
-            )
+        factories.add_channel(
+            session,
+            member,
+            ChannelKind(kind),
+            address,
+            opted_out_at=NOON - timedelta(days=1) if kind in opted_out else None,
         )
     member.customer.consents = {c: {"granted": True, "at": "2026-01-01"} for c in consents}
     session.flush()
@@ -156,12 +153,7 @@ def test_materialise_again_inserts_nothing_new(session: Session, tenant: Tenant)
     before = rows(session, campaign)
     # A member who gains a better channel later keeps the message already queued.
     first = next(iter(before))
-    session.add(
-        ChannelIdentity(
-            merchant_id=tenant.merchant.id, member_id=first, kind=ChannelKind.TELEGRAM, address="42"
-        )
-    )
-    session.flush()
+    factories.add_channel(session, session.get(LoyaltyMember, first), ChannelKind.TELEGRAM, "42")
 
     assert campaigns.materialise(session, campaign, now=NOON + timedelta(minutes=1)) == 0
     assert rows(session, campaign) == before

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from loyalty.db import Base, make_engine
-from loyalty.models import Campaign, ChannelIdentity, ChannelKind, OutboxMessage
+from loyalty.models import Campaign, ChannelKind, OutboxMessage
 from loyalty.services import campaigns
 from loyalty.services.campaigns import CampaignDraft
 from tests import factories
@@ -40,14 +40,7 @@ def test_two_workers_start_each_due_campaign_once(committed, database) -> None:
         for n in range(40):
             member = factories.make_member(session, tenant)
             member.customer.consents = {"marketing_sms": {"granted": True}}
-            session.add(
-                ChannelIdentity(
-                    merchant_id=tenant.merchant.id,
-                    member_id=member.id,
-                    kind=ChannelKind.SMS,
-                    address=f"+35262177{n:04d}",
-                )
-            )
+            factories.add_channel(session, member, ChannelKind.SMS, f"+35262177{n:04d}")
         for n, schedule in enumerate(["at", "at", "at", "recurring", "recurring"]):
             campaign = campaigns.save_campaign(
                 session,

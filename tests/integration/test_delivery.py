@@ -26,6 +26,7 @@ from loyalty.notify.rules import QuietHours
 from loyalty.notify.senders import EmailSender, LocalLogSender, SmtpSettings
 from loyalty_bot.sms_sender import TwilioSmsSender
 from loyalty_bot.telegram_sender import TelegramSender
+from tests import factories
 from tests.factories import Tenant
 from tests.fakes.smtp import smtp_server
 from tests.fakes.telegram import FakeTelegram
@@ -178,14 +179,7 @@ def test_stopping_hands_back_the_sends_not_started_without_using_an_attempt(
 
 
 def test_an_opt_out_after_enqueue_skips_the_message(session, tenant, member) -> None:
-    session.add(
-        ChannelIdentity(
-            merchant_id=tenant.merchant.id,
-            member_id=member.id,
-            kind=ChannelKind.SMS,
-            address="+352621000001",
-        )
-    )
+    factories.add_channel(session, member, ChannelKind.SMS, "+352621000001")
     message = _queue(session, tenant, member_id=member.id)
     identity = session.scalars(select(ChannelIdentity).filter_by(member_id=member.id)).one()
     identity.opted_out_at = NOON - timedelta(minutes=1)
@@ -314,14 +308,7 @@ def test_the_sms_rate_limit_is_never_exceeded_at_the_fake(session, tenant, twili
 def test_telegram_goes_through_ptbs_bot_to_the_fake(session, tenant, member) -> None:
     fake = FakeTelegram().start()
     try:
-        session.add(
-            ChannelIdentity(
-                merchant_id=tenant.merchant.id,
-                member_id=member.id,
-                kind=ChannelKind.TELEGRAM,
-                address="4343",
-            )
-        )
+        factories.add_channel(session, member, ChannelKind.TELEGRAM, "4343")
         blocked = _queue(session, tenant, channel=OutboxChannel.TELEGRAM, address="4343")
         message = _queue(session, tenant, channel=OutboxChannel.TELEGRAM, address="4242")
         sender = TelegramSender("123:ABC", api_base=fake.url)

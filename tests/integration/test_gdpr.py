@@ -46,14 +46,7 @@ def member(session, tenant):
         consents={"marketing_email": True},
         now=NOW,
     )
-    session.add(
-        ChannelIdentity(
-            merchant_id=tenant.merchant.id,
-            member_id=member.id,
-            kind=ChannelKind.TELEGRAM,
-            address="777001",
-        )
-    )
+    factories.add_channel(session, member, ChannelKind.TELEGRAM, "777001")
     session.add(
         Conversation(
             channel=ChannelKind.TELEGRAM,

@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 
 from loyalty.errors import InvalidInput
 from loyalty.models import (
-    ChannelIdentity,
     ChannelKind,
     LoyaltyTransaction,
     OutboxChannel,
@@ -19,19 +18,7 @@ from loyalty.models import (
 from loyalty.notify import texts
 from loyalty.services import receipts
 from loyalty.services.earn import earn
-
-
-def _channel(session, member, kind, address, opted_out=False):
-    session.add(
-        ChannelIdentity(
-            merchant_id=member.merchant_id,
-            member_id=member.id,
-            kind=kind,
-            address=address,
-            opted_out_at=datetime(2024, 1, 1, tzinfo=UTC) if opted_out else None,
-        )
-    )
-    session.flush()
+from tests import factories
 
 
 def _purchase(session, member, tenant):
@@ -40,21 +27,27 @@ def _purchase(session, member, tenant):
 
 
 def test_telegram_is_preferred_over_email_and_sms(session, member):
-    _channel(session, member, ChannelKind.SMS, "+352621123456")
-    _channel(session, member, ChannelKind.EMAIL, "a@example.com")
+    factories.add_channel(session, member, ChannelKind.SMS, "+352621123456")
+    factories.add_channel(session, member, ChannelKind.EMAIL, "a@example.com")
     assert receipts.preferred_destination(session, member).channel == OutboxChannel.EMAIL
-    _channel(session, member, ChannelKind.TELEGRAM, "12345")
+    factories.add_channel(session, member, ChannelKind.TELEGRAM, "12345")
     assert receipts.preferred_destination(session, member).channel == OutboxChannel.TELEGRAM
 
 
 def test_opted_out_channels_are_skipped(session, member):
-    _channel(session, member, ChannelKind.EMAIL, "a@example.com", opted_out=True)
-    _channel(session, member, ChannelKind.SMS, "+352621123456")
+    factories.add_channel(
+        session,
+        member,
+        ChannelKind.EMAIL,
+        "a@example.com",
+        opted_out_at=datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    factories.add_channel(session, member, ChannelKind.SMS, "+352621123456")
     assert receipts.preferred_destination(session, member).channel == OutboxChannel.SMS
 
 
 def test_a_change_notice_is_queued_once_per_transaction(session, tenant, member):
-    _channel(session, member, ChannelKind.EMAIL, "a@example.com")
+    factories.add_channel(session, member, ChannelKind.EMAIL, "a@example.com")
     purchase = _purchase(session, member, tenant)
     first = receipts.notify_points_changed(
         session, member=member, transaction=purchase, shop=tenant.shop
@@ -83,7 +76,7 @@ def test_no_channel_means_no_notice_and_a_clear_refusal_for_receipts(session, te
 
 
 def test_a_receipt_is_queued_once_however_often_it_is_tapped(session, tenant, member):
-    _channel(session, member, ChannelKind.EMAIL, "a@example.com")
+    factories.add_channel(session, member, ChannelKind.EMAIL, "a@example.com")
     purchase = _purchase(session, member, tenant)
     for _ in range(3):
         receipts.send_receipt(session, member=member, transaction=purchase, shop=tenant.shop)
@@ -100,7 +93,7 @@ def test_the_change_notice_says_how_much_spend_counts_towards_the_next_point(
 ):
     tenant.program.points_per_euro = Decimal("0.2")
     tenant.program.carry_over_spend = True
-    _channel(session, member, ChannelKind.TELEGRAM, "4242")
+    factories.add_channel(session, member, ChannelKind.TELEGRAM, "4242")
     notice = receipts.notify_points_changed(
         session, member=member, transaction=_purchase(session, member, tenant), shop=tenant.shop
     )

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from loyalty.errors import FeatureNotInOffering, InvalidInput
-from loyalty.models import ChannelIdentity, ChannelKind, LoyaltyMember, Offering
+from loyalty.models import ChannelKind, LoyaltyMember, Offering
 from loyalty.services import segments
 from loyalty.services.earn import earn
 from tests import factories
@@ -40,12 +40,7 @@ def test_filters_select_the_right_members(session: Session, tenant: Tenant) -> N
     b.last_activity_at = NOW - timedelta(days=100)
     b.enrolled_at = datetime(2025, 1, 10, tzinfo=UTC)
     c.last_activity_at = NOW - timedelta(days=1)
-    session.add(
-        ChannelIdentity(
-            merchant_id=tenant.merchant.id, member_id=b.id, kind=ChannelKind.EMAIL, address="b@x.io"
-        )
-    )
-    session.flush()
+    factories.add_channel(session, b, ChannelKind.EMAIL, "b@x.io")
     for n in range(3):
         buy(session, c, 2000, tenant.shop, f"c-{n}")
     c.last_activity_at = NOW - timedelta(days=1)
