@@ -32,7 +32,7 @@ from loyalty.models import (
     PointLot,
 )
 from loyalty.notify import campaign_texts
-from loyalty.services import stamps
+from loyalty.services import campaigns, stamps
 from loyalty.services.receipts import PREFERENCE
 
 LEAD_DAYS = 14
@@ -137,7 +137,8 @@ def queue_expiry_reminders(
         return 0
     destinations = _destinations(session, {row.member_id for row in rows})
     unit = stamps.unit_of(program)
-    values = []
+    names = set(campaign_texts.placeholders_in(text)) - {"expiry_date"} if text else set()
+    rows_to_insert = []
     for row in rows:
         destination = destinations.get(row.member_id)
         if destination is None:
@@ -152,15 +153,12 @@ def queue_expiry_reminders(
             "language": row.language,
         }
         if text:
-            payload["text"] = campaign_texts.render(
-                text,
-                {
-                    "first_name": (row.name or "").split(" ")[0],
-                    "points": row.points_balance,
-                    "expiry_date": payload["expiry_date"],
-                },
+            member = campaigns.member_values(
+                session, member_id=row.member_id, merchant_id=program.merchant_id, names=names
             )
-        values.append(
+            member["expiry_date"] = payload["expiry_date"]  # the date this reminder is about
+            payload["text"] = campaign_texts.render(text, member)
+        rows_to_insert.append(
             {
                 "merchant_id": program.merchant_id,
                 "member_id": row.member_id,
@@ -175,7 +173,7 @@ def queue_expiry_reminders(
                 "created_at": now,
             }
         )
-    if not values:
+    if not rows_to_insert:
         return 0
     insert = pg_insert if is_postgres(session) else sqlite_insert
     statement = (
@@ -183,4 +181,4 @@ def queue_expiry_reminders(
         .on_conflict_do_nothing(index_elements=["merchant_id", "dedupe_key"])
         .returning(OutboxMessage.id)
     )
-    return len(session.scalars(statement, values).all())
+    return len(session.scalars(statement, rows_to_insert).all())

@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import select
 
 from loyalty.models import (
-    ChannelIdentity,
     ChannelKind,
     LoyaltyTransaction,
     OutboxMessage,
@@ -57,15 +56,7 @@ def stamp_tenant(session, tenant, coffee):
 @pytest.fixture
 def member(session, stamp_tenant):
     member = factories.make_member(session, stamp_tenant, name="Ana", email="ana@example.com")
-    session.add(
-        ChannelIdentity(
-            merchant_id=stamp_tenant.merchant.id,
-            member_id=member.id,
-            kind=ChannelKind.TELEGRAM,
-            address="4242",
-        )
-    )
-    session.flush()
+    factories.add_channel(session, member, ChannelKind.TELEGRAM, "4242")
     return member
 
 
@@ -200,6 +191,24 @@ def test_the_customers_card_page_says_why_a_full_card_waits(app, client, session
         "is back." in card.text
     )
     assert "on its way" not in card.text
+
+
+def test_the_api_says_why_a_full_card_keeps_its_stamps(client, session):
+    from tests.e2e.api_support import make_api_tenant
+
+    api = make_api_tenant(session, name="Café API")
+    coffee = factories.make_stamp_card(session, api.tenant, size=5)
+    coffee.stock = 0
+    member = factories.make_member(session, api.tenant)
+    session.flush()
+    answer = client.post(
+        "/api/v1/transactions",
+        json={"member_id": member.id, "amount_cents": 1_400, "items": 5},
+        headers={**api.headers, "Idempotency-Key": "order-1"},
+    )
+    assert answer.status_code == 201
+    assert (answer.json["balance"], answer.json["card_vouchers"]) == (5, [])
+    assert "out of stock" in answer.json["card_held"]
 
 
 def test_the_api_earns_stamps_per_item_and_returns_the_full_cards_vouchers(client, session):

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from jobs.tasks import expiry_reminder_work
 from loyalty.models import (
-    ChannelIdentity,
     ChannelKind,
     ExpiryPolicy,
     OutboxChannel,
@@ -35,21 +34,14 @@ def with_expiry(session, tenant, days: int = 30) -> None:
 
 def member_on(session, tenant, kind: ChannelKind, address: str, *, opted_out: bool = False):
     member = factories.make_member(session, tenant, name="Ana Silva")
-    session.add(
-        ChannelIdentity(
-            merchant_id=tenant.merchant.id,
-            member_id=member.id,
-            kind=kind,
-            address=address,
-            opted_out_at=EARNED if opted_out else None,
-        )
+    factories.add_channel(
+        session, member, kind, address, opted_out_at=EARNED if opted_out else None
     )
-    session.flush()
     return member
 
 
-def buy(session, member, euros: int, at: datetime, key: str) -> None:
-    earn(session, member=member, amount_cents=euros * 100, idempotency_key=key, at=at)
+def buy(session, member, euros: int, at: datetime, key: str, shop=None) -> None:
+    earn(session, member=member, amount_cents=euros * 100, idempotency_key=key, at=at, shop=shop)
 
 
 def remind(session, tenant, now: datetime) -> int:
@@ -132,14 +124,7 @@ def test_the_day_is_the_merchants_local_date(session, tenant):
 def test_the_preferred_channel_not_opted_out_is_used_and_nobody_else_is_written_to(session, tenant):
     with_expiry(session, tenant)
     on_telegram = member_on(session, tenant, ChannelKind.SMS, "+352621000001")
-    session.add(
-        ChannelIdentity(
-            merchant_id=tenant.merchant.id,
-            member_id=on_telegram.id,
-            kind=ChannelKind.TELEGRAM,
-            address="4242",
-        )
-    )
+    factories.add_channel(session, on_telegram, ChannelKind.TELEGRAM, "4242")
     stopped = member_on(session, tenant, ChannelKind.SMS, "+352621000002", opted_out=True)
     unreachable = factories.make_member(session, tenant)
     erased = member_on(session, tenant, ChannelKind.SMS, "+352621000003")
@@ -207,3 +192,25 @@ def test_the_merchants_own_wording_is_used_when_they_wrote_one(session, tenant):
     expiry_reminder_work(session, tenant.program, today, TWO_WEEKS_BEFORE)
     (message,) = reminders(session, member)
     assert texts.short_text(message) == "Ana, 40 points, some expire on 1 April 2026."
+
+
+def test_the_merchants_wording_may_name_the_reward_and_shop(session, tenant):
+    from loyalty.services.automations import set_automation
+
+    with_expiry(session, tenant)
+    factories.make_reward(session, tenant, cost=30, name="Free croissant")
+    member = member_on(session, tenant, ChannelKind.SMS, "+352621000001")
+    buy(session, member, 40, EARNED, "e1", shop=tenant.shop)
+    set_automation(
+        session,
+        merchant=tenant.merchant,
+        key="expiry_reminder",
+        enabled=True,
+        text="{first_name}, use your points for {reward} at {shop} before {expiry_date}.",
+    )
+    today = TWO_WEEKS_BEFORE.astimezone(LUX).date()
+    expiry_reminder_work(session, tenant.program, today, TWO_WEEKS_BEFORE)
+    (message,) = reminders(session, member)
+    assert texts.short_text(message) == (
+        f"Ana, use your points for Free croissant at {tenant.shop.name} before 1 April 2026."
+    )

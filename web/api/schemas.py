@@ -188,6 +188,12 @@ class EarnResult(Response):
         default_factory=list,
         description="Stamp cards: codes of the vouchers of the cards this purchase filled.",
     )
+    card_held: str | None = Field(
+        default=None,
+        description="Stamp cards: why a full card still waits for its voucher (its reward out "
+        "of stock, its limit reached, or no reward set), in the cashier's words; null when "
+        "nothing waits. The card keeps its stamps and a later purchase completes it.",
+    )
 
 
 class RefundResult(Response):

@@ -82,6 +82,7 @@ def create_earn(body: schemas.EarnCreate) -> schemas.EarnResult:
         free_items=list(result.free_items),
         new_tier=result.new_tier,
         card_vouchers=list(result.card_vouchers),
+        card_held=result.card_held,
     )
 
 
