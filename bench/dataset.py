@@ -349,18 +349,26 @@ def generate(programmes_: list[Programme], now: int, next_ids: dict[str, int]) -
 
 
 def _droppable(connection, tables: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """(drop statements, create statements) for the secondary indexes and unique constraints."""
+    """(drop statements, create statements) for the secondary indexes and unique constraints.
+
+    A unique constraint that a foreign key points at (the ledger's key to its member's
+    (id, merchant_id, program_id)) stays: the key depends on its index.
+    """
     drops, creates = [], []
     constraints = connection.execute(
         text("""
-        SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid), c.conindid
+        SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid), c.conindid,
+               EXISTS (SELECT 1 FROM pg_constraint f
+                       WHERE f.contype = 'f' AND f.conindid = c.conindid) AS referenced
         FROM pg_constraint c
         WHERE c.conrelid::regclass::text = ANY(:tables) AND c.contype = 'u'
         """),
         {"tables": list(tables)},
     ).all()
     constraint_indexes = {row[3] for row in constraints}
-    for table, name, definition, _index in constraints:
+    for table, name, definition, _index, referenced in constraints:
+        if referenced:
+            continue
         drops.append(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
         creates.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
     indexes = connection.execute(
