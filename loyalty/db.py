@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -124,6 +125,17 @@ def make_engine(url: str, **kwargs) -> Engine:
 def session_factory(url: str) -> sessionmaker[Session]:
     """Sessions for the bot, the worker and benchmarks, which run without a Flask app."""
     return sessionmaker(make_engine(url), expire_on_commit=False)
+
+
+def compact_sql(sql: str) -> str:
+    """`sql` without its `--` comments and with its whitespace collapsed, for a statement
+    written out by hand whose literals hold neither.
+
+    psycopg keeps a statement's conversion (placeholders to $n, the parameter order) only
+    for statements up to 4,096 characters; a longer one is parsed again at every execution:
+    the earn statement as written, 5,300 characters, cost about 50 µs more CPU per earn
+    (310-360 µs against 260-313 µs, one thread)."""
+    return " ".join(re.sub(r"--[^\n]*", "", sql).split())
 
 
 def among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:

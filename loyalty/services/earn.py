@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loyalty import offerings
-from loyalty.db import is_postgres, utcnow
+from loyalty.db import compact_sql, is_postgres, utcnow
 from loyalty.errors import NotFound
 from loyalty.models import (
     LoyaltyMember,
@@ -519,7 +519,7 @@ FROM (SELECT 1) AS one LEFT JOIN tx ON true
 # The statement in psycopg's own parameter style: the hot path hands it straight to the
 # driver (prepared after a few calls), skipping SQLAlchemy's per-call compilation and row
 # processing, which on two cores cost more than the statement itself.
-_EARN_PSYCOPG = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", _EARN_SQL)
+_EARN_PSYCOPG = compact_sql(re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", _EARN_SQL))
 
 
 @dataclass(frozen=True)
