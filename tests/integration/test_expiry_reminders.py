@@ -175,42 +175,35 @@ def test_a_merchant_who_switched_the_reminder_off_sends_none(session, tenant):
     assert reminders(session, member) == []
 
 
-def test_the_merchants_own_wording_is_used_when_they_wrote_one(session, tenant):
+def reminded_in(wording: str, session, tenant, member) -> str:
+    """The reminder the member gets two weeks ahead once the merchant wrote `wording`."""
     from loyalty.services.automations import set_automation
 
-    with_expiry(session, tenant)
-    member = member_on(session, tenant, ChannelKind.SMS, "+352621000001")
-    buy(session, member, 40, EARNED, "e1")
     set_automation(
-        session,
-        merchant=tenant.merchant,
-        key="expiry_reminder",
-        enabled=True,
-        text="{first_name}, {points} points, some expire on {expiry_date}.",
+        session, merchant=tenant.merchant, key="expiry_reminder", enabled=True, text=wording
     )
     today = TWO_WEEKS_BEFORE.astimezone(LUX).date()
     expiry_reminder_work(session, tenant.program, today, TWO_WEEKS_BEFORE)
     (message,) = reminders(session, member)
-    assert texts.short_text(message) == "Ana, 40 points, some expire on 1 April 2026."
+    return texts.short_text(message)
+
+
+def test_the_merchants_own_wording_is_used_when_they_wrote_one(session, tenant):
+    with_expiry(session, tenant)
+    member = member_on(session, tenant, ChannelKind.SMS, "+352621000001")
+    buy(session, member, 40, EARNED, "e1")
+    wording = "{first_name}, {points} points, some expire on {expiry_date}."
+    assert reminded_in(wording, session, tenant, member) == (
+        "Ana, 40 points, some expire on 1 April 2026."
+    )
 
 
 def test_the_merchants_wording_may_name_the_reward_and_shop(session, tenant):
-    from loyalty.services.automations import set_automation
-
     with_expiry(session, tenant)
     factories.make_reward(session, tenant, cost=30, name="Free croissant")
     member = member_on(session, tenant, ChannelKind.SMS, "+352621000001")
     buy(session, member, 40, EARNED, "e1", shop=tenant.shop)
-    set_automation(
-        session,
-        merchant=tenant.merchant,
-        key="expiry_reminder",
-        enabled=True,
-        text="{first_name}, use your points for {reward} at {shop} before {expiry_date}.",
-    )
-    today = TWO_WEEKS_BEFORE.astimezone(LUX).date()
-    expiry_reminder_work(session, tenant.program, today, TWO_WEEKS_BEFORE)
-    (message,) = reminders(session, member)
-    assert texts.short_text(message) == (
+    wording = "{first_name}, use your points for {reward} at {shop} before {expiry_date}."
+    assert reminded_in(wording, session, tenant, member) == (
         f"Ana, use your points for Free croissant at {tenant.shop.name} before 1 April 2026."
     )
