@@ -24,6 +24,9 @@ PLACEHOLDERS: dict[str, str] = {
     "shop": "the shop they last visited",
 }
 
+# The line under a message field that says what it may use.
+PLACEHOLDER_HINT = "Placeholders: " + " ".join("{" + name + "}" for name in PLACEHOLDERS) + "."
+
 # What a preview shows in place of each placeholder.
 SAMPLE = {
     "first_name": "Marie",

@@ -165,3 +165,18 @@ def test_segment_campaign_and_progress_in_a_real_browser(chromium, server: LiveS
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert not errors, errors
     context.close()
+
+
+def test_an_automations_switch_says_whether_it_is_on(chromium, server: LiveServer) -> None:
+    context, page, errors = _page(chromium, server, {"width": 1280, "height": 900})
+    page.goto(f"{server.url}/backoffice/automations")
+    switch = page.get_by_role("switch", name="Points-expiry reminder")
+    state = page.locator("label[for=enabled-expiry_reminder]")
+    expect(switch).to_be_checked()
+    expect(state).to_have_text("On", use_inner_text=True)
+    switch.uncheck()
+    expect(state).to_have_text("Off", use_inner_text=True)
+    # The merchant is told which placeholders the message may use.
+    page.get_by_text("Placeholders: {first_name} {points} {tier} {reward}").first.wait_for()
+    assert errors == []
+    context.close()

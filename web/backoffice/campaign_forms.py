@@ -23,6 +23,7 @@ from wtforms.fields import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from loyalty.models import CampaignSchedule
+from loyalty.notify import campaign_texts
 from loyalty.services.campaigns import CHANNEL_LABELS, CHANNELS, CampaignDraft
 from loyalty.services.segments import MARKETING_CONSENTS
 from web.backoffice.promotion_forms import CheckboxesField
@@ -143,7 +144,7 @@ class CampaignForm(FlaskForm):
     message = TextAreaField(
         "Message",
         filters=[_strip],
-        description="Placeholders: {first_name} {points} {tier} {reward} {expiry_date} {shop}.",
+        description=campaign_texts.PLACEHOLDER_HINT,
         render_kw={"rows": 4},
     )
     message_telegram = TextAreaField("Telegram text", filters=[_strip], render_kw={"rows": 3})
@@ -226,7 +227,12 @@ class ConfirmForm(FlaskForm):
 class AutomationForm(FlaskForm):
     key = HiddenField()
     enabled = BooleanField("On")
-    text = TextAreaField("Message", filters=[_strip], render_kw={"rows": 2})
+    text = TextAreaField(
+        "Message",
+        filters=[_strip],
+        description=campaign_texts.PLACEHOLDER_HINT,
+        render_kw={"rows": 2},
+    )
     days = IntegerField(
         "Days",
         validators=[Optional(), NumberRange(min=1, max=730, message="Between 1 and 730.")],
