@@ -16,10 +16,14 @@ $(INSTALLED): requirements.txt
 
 setup: $(INSTALLED)
 
-# honcho gives the first Procfile entry (web) $PORT and the others PORT+100, PORT+200.
+# honcho gives the first Procfile entry (web) $PORT and the others PORT+100, PORT+200; WEB_PORT
+# tells every process where the web one listens (PUBLIC_BASE_URL's default). The development
+# wallet certificates are made once (kept if present), so passes sign without credentials.
+run: export WEB_PORT = $(PORT)
 run: setup
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo seed --if-empty
+	$(BIN)/flask wallet dev-certs
 	@echo "Starting web, worker and bot: http://127.0.0.1:$(PORT)/ (demo logins: README.md)"
 	PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 

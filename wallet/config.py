@@ -55,7 +55,9 @@ def settings(config: Mapping[str, Any] | None = None) -> WalletSettings:
         value = os.environ.get(name)
         return value if value not in (None, "") else default
 
-    base = (get("PUBLIC_BASE_URL", "http://127.0.0.1:5000") or "").rstrip("/")
+    from web.config import local_base_url
+
+    base = (get("PUBLIC_BASE_URL") or local_base_url(os.environ)).rstrip("/")
     password = get("WALLET_KEY_PASSWORD")
     apns_ca = get("APNS_CA_FILE")
     origins = get("GOOGLE_WALLET_ORIGINS", base) or ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,12 @@ def _dev_secret_key() -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def local_base_url(env: Mapping[str, str]) -> str:
+    """PUBLIC_BASE_URL's default: the web process on this machine. `make run` passes its port
+    as WEB_PORT (honcho gives each process a PORT of its own: the worker's and bot's are not it)."""
+    return f"http://127.0.0.1:{env.get('WEB_PORT') or 5000}"
 
 
 def _flag(env: dict[str, str], name: str, default: bool) -> bool:
@@ -77,7 +84,7 @@ def from_env(env: dict[str, str] | None = None) -> dict[str, Any]:
         "SESSION_PROTECTION": "strong",
         # How many trusted proxies sit in front (the login limit counts per client address).
         "PROXY_FIX_HOPS": int(env.get("PROXY_FIX_HOPS", "0")),
-        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL") or local_base_url(env),
         # Reward pictures and white-label logos (re-encoded PNGs); shared storage when several
         # web servers run on different machines.
         "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER") or str(INSTANCE / "uploads"),
