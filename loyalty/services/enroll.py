@@ -30,7 +30,7 @@ from loyalty.models import (
     TransactionType,
 )
 from loyalty.notify import outbox
-from loyalty.services import events, ledger, referrals, stamps
+from loyalty.services import events, ledger, referrals, stamps, tiers
 from loyalty.services.actors import SYSTEM, Actor
 
 LANGUAGES = ("en", "fr", "de")
@@ -165,6 +165,7 @@ def enroll(
         enrollment_key=key,
         enrolled_at=now,
         last_activity_at=now,
+        tier_id=tiers.entry_tier_id(session, program),  # from the start, not the nightly run
     )
     session.add(member)
     session.flush()

@@ -63,6 +63,19 @@ def _rank(tiers: list[LoyaltyTier]) -> dict[int | None, int]:
     return ranks
 
 
+def entry_tier_id(session: Session, program: LoyaltyProgram) -> int | None:
+    """The tier a new member starts in: the lowest, when it asks for no points. Queried, so
+    that `program.tiers` is not loaded (and cached) in the middle of someone's unit of work."""
+    if not offerings.has(program.merchant, Feature.TIERS):
+        return None
+    return session.scalar(
+        select(LoyaltyTier.id)
+        .where(LoyaltyTier.program_id == program.id, LoyaltyTier.min_points <= 0)
+        .order_by(LoyaltyTier.min_points, LoyaltyTier.sort_order, LoyaltyTier.id)
+        .limit(1)
+    )
+
+
 def recompute_tiers(
     session: Session,
     *,

@@ -15,6 +15,7 @@ from loyalty.models import (
     Customer,
     LoyaltyMember,
     LoyaltyTransaction,
+    Offering,
     OutboxChannel,
     OutboxMessage,
     PointLot,
@@ -250,3 +251,21 @@ def test_enrolment_needs_a_usable_idempotency_key(session, tenant, key):
     with pytest.raises(InvalidInput) as caught:
         join(session, tenant, key, email="ann@example.com")
     assert caught.value.field == "idempotency_key"
+
+
+def test_a_new_member_starts_in_the_tier_that_asks_for_no_points(session, tenant):
+    bronze = factories.make_tier(session, tenant, name="Bronze", min_points=0)
+    factories.make_tier(session, tenant, name="Silver", min_points=500)
+    member = join(session, tenant, email="new@example.com")
+    assert member.tier_id == bronze.id
+
+
+def test_no_tier_at_joining_when_the_first_one_asks_for_points(session, tenant):
+    factories.make_tier(session, tenant, name="Silver", min_points=500)
+    assert join(session, tenant, email="new@example.com").tier_id is None
+
+
+def test_no_tier_at_joining_for_an_offering_without_tiers(session):
+    basic = factories.make_tenant(session, offering=Offering.BASIC)
+    factories.make_tier(session, basic, name="Bronze", min_points=0)
+    assert join(session, basic, email="new@example.com").tier_id is None
