@@ -206,6 +206,17 @@ def test_preview_shows_points_without_writing(client, session, member, cashier):
     assert ledger_count(session, member) == 0
 
 
+def test_preview_names_the_tier_and_its_multiplier_as_people_write_it(
+    client, session, tenant, member, cashier
+):
+    member.tier = factories.make_tier(
+        session, tenant, name="Silver", min_points=0, multiplier="1.250"
+    )
+    session.flush()
+    response = client.get(f"/staff/members/{member.id}/preview?amount=10", headers=JSON)
+    assert (response.json["tier"], response.json["tier_multiplier"]) == ("Silver", "1.25")
+
+
 def test_earn_records_the_shop_and_shows_a_receipt(client, session, tenant, member, cashier):
     response = post(client, f"/staff/members/{member.id}/earn", earn_form(), as_json=False)
     assert response.status_code == 303
@@ -477,6 +488,13 @@ def test_another_merchants_voucher_is_unknown_here(client, login_as, session, vo
     assert voucher.status == VoucherStatus.ISSUED
 
 
+def test_checking_an_empty_voucher_code_says_what_to_type(client, cashier):
+    assert client.get("/staff/vouchers").status_code == 200  # the empty form, no complaint
+    page = client.get("/staff/vouchers?code=+")
+    assert page.status_code == 422
+    assert "A voucher code has 8 letters and digits" in page.get_data(as_text=True)
+
+
 # --- undo and receipts ---------------------------------------------------------------------
 
 
@@ -560,3 +578,9 @@ def test_the_receipt_shows_points_recovered_for_an_earlier_refund(
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert 'data-testid="recovered">-5 pts<' in page
     assert 'data-testid="balance">7 pts<' in page  # 12 earned, 5 of them owed
+
+
+def test_the_members_movements_are_counted_in_good_english(client, session, member, cashier):
+    post(client, f"/staff/members/{member.id}/earn", earn_form(), as_json=False)
+    page = client.get(f"/staff/members/{member.id}").get_data(as_text=True)
+    assert "The member's last 1 points movement, newest first" in page

@@ -319,10 +319,10 @@ def preview(member_id: int) -> Response:
         base_points=quote.base_points,
         rate=f"{program.points_per_euro.normalize():f}",
         tier=member.tier.name if member.tier else None,
-        tier_multiplier=str(
-            member.tier.earn_multiplier
+        tier_multiplier=(
+            f"{member.tier.earn_multiplier.normalize():f}"  # ×1.25, not ×1.250
             if member.tier and offerings.has(program.merchant, Feature.TIERS)
-            else 1
+            else "1"
         ),
         promotions=[
             {"name": a.name, "points": quote.points_by_promotion.get(a.promotion_id, 0)}
@@ -430,7 +430,7 @@ def redeem(member_id: int) -> Response | str:
 def voucher() -> tuple[str, int] | str:
     code = request.args.get("code", "")
     found, problem, status = None, None, 200
-    if code.strip():
+    if "code" in request.args:  # checked, even empty: the form answers every press of Check
         try:
             found = vouchers.find_voucher(db.session, merchant=current_merchant(), code=code)
         except LoyaltyError as error:
