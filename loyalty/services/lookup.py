@@ -118,7 +118,9 @@ def identify(
         return by_phone(session, merchant=merchant, raw=query)
     except InvalidInput:
         raise InvalidCardNumber(
-            f"'{query}' is neither a card number, a phone number nor an e-mail address."
+            f"'{query}' is neither a card number, a phone number nor an e-mail address. "
+            "To find a member by name, type the start of the full name (first name first) "
+            "and pick them from the suggestions."
         ) from None
 
 

@@ -86,6 +86,11 @@ def test_identify_refuses_what_is_neither_card_phone_nor_email(session, tenant, 
         identify(session, tenant, "hello", secret_key)
 
 
+def test_a_name_typed_at_the_till_is_told_how_names_are_found(session, tenant, secret_key):
+    with pytest.raises(InvalidCardNumber, match=r"start of the full name \(first name first\)"):
+        identify(session, tenant, "kayser", secret_key)
+
+
 def test_an_unknown_phone_or_email_is_not_found(session, tenant, ann, secret_key):
     with pytest.raises(NotFound, match=r"No member with phone \+352621999999 in Bakery Dupont"):
         identify(session, tenant, "621 999 999", secret_key)
