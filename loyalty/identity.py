@@ -127,6 +127,17 @@ def normalize_phone(raw: str, default_country: str = "LU") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def format_phone(stored: str | None) -> str:
+    """A stored E.164 number as people write it: '+352621555321' -> '+352 621 555 321'."""
+    if not stored:
+        return ""
+    try:
+        number = phonenumbers.parse(stored, None)
+    except phonenumbers.NumberParseException:
+        return stored
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def normalize_email(raw: str) -> str:
     """Lower-cased and checked for shape (no DNS lookups: tests and tills work offline)."""
     try:

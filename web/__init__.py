@@ -11,7 +11,7 @@ from jinja2.runtime import Context
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from loyalty.db import configure_sqlite, ping_when_idle
-from loyalty.identity import format_card_number
+from loyalty.identity import format_card_number, format_phone
 from loyalty.money import euros
 from web import config as config_module
 from web.extensions import bootstrap, csrf, db, limiter, login_manager, migrate
@@ -139,6 +139,7 @@ def register_template_helpers(app: Flask) -> None:
         return value.astimezone(tenancy.display_timezone(zone)).strftime(fmt)
 
     app.add_template_filter(format_card_number, "card_number")
+    app.add_template_filter(format_phone, "phone")
     # The member's stamp card (None in a points programme), for partials/stamp_card.html.
     app.add_template_global(stamps.card_of, "stamp_card")
 

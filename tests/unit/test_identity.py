@@ -288,3 +288,12 @@ def test_invalid_email_addresses_are_refused_with_a_clear_message(typed):
 )
 def test_search_key_strips_accents_and_case(name, key):
     assert search_key(name) == key
+
+
+def test_a_stored_phone_number_is_shown_as_people_write_it():
+    from loyalty.identity import format_phone
+
+    assert format_phone("+352621555321") == "+352 621 555 321"
+    assert format_phone("+33612345678") == "+33 6 12 34 56 78"
+    assert format_phone("not a number") == "not a number"
+    assert format_phone(None) == ""
