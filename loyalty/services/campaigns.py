@@ -176,6 +176,10 @@ def save_campaign(
         templates["default"] = campaign_texts.validate(draft.message, field="message")
     subject = ""
     if OutboxChannel.EMAIL.value in channels:
+        if not (draft.subject or "").strip():
+            raise InvalidInput(
+                "Write the e-mail's subject: e-mail is one of the channels.", field="subject"
+            )
         subject = campaign_texts.validate(draft.subject, field="subject")
         if len(subject) > 200:
             raise InvalidInput("The subject is at most 200 characters.", field="subject")

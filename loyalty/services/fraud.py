@@ -229,11 +229,20 @@ def record_alerts(
 # --- settings --------------------------------------------------------------------------------
 
 
-def _limit(value: int | None, *, field: str, what: str, most: int) -> int | None:
+def _limit(
+    value: int | None, *, field: str, what: str, most: int, currency: str | None = None
+) -> int | None:
+    """A limit from 1 to `most`, or None (off); with `currency`, an amount in cents, and the
+    error speaks of money as the form does (€0.01 to €100,000.00), not of cents."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
-        raise InvalidInput(f"{what} must be between 1 and {most:,} (or empty: off).", field=field)
+        low, high = (
+            (euros(1, currency), euros(most, currency, grouping=True))
+            if currency
+            else ("1", f"{most:,}")
+        )
+        raise InvalidInput(f"{what} must be between {low} and {high} (or empty: off).", field=field)
     return value
 
 
@@ -260,8 +269,9 @@ def update_rules(
         "fraud_max_earn_cents": _limit(
             rules.max_earn_cents,
             field="max_earn",
-            what="The largest purchase in cents",
+            what="The largest purchase",
             most=MAX_AMOUNT_CENTS,
+            currency=program.currency,
         ),
         "fraud_max_earn_action": _action(rules.max_earn_action, "max_earn_action"),
         "fraud_staff_hourly_earns": _limit(

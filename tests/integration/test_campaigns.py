@@ -76,8 +76,7 @@ def make_campaign(
         channels=list(channels),
         message=message,
         channel_messages={},
-        subject="News from us" if "email" in channels else "",
-        **extra,
+        **{"subject": "News from us" if "email" in channels else "", **extra},
     )
     return campaigns.save_campaign(session, merchant=tenant.merchant, draft=draft, now=NOON)
 
@@ -387,6 +386,15 @@ def test_unknown_placeholder_is_a_form_error_and_saves_nothing(
     assert error.value.field == "message"
     assert "{firstname}" in error.value.message
     assert session.scalar(select(func.count(Campaign.id))) == 0
+
+
+def test_an_email_campaign_without_a_subject_is_told_so(session: Session, tenant: Tenant) -> None:
+    with pytest.raises(InvalidInput) as error:
+        make_campaign(session, tenant, channels=("email",), subject=" ")
+    assert (error.value.field, error.value.message) == (
+        "subject",
+        "Write the e-mail's subject: e-mail is one of the channels.",
+    )
 
 
 def test_scheduled_campaign_needs_a_future_local_time(session: Session, tenant: Tenant) -> None:

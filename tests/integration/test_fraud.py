@@ -337,6 +337,17 @@ def test_bad_rule_settings_are_refused_and_change_nothing(session, tenant, field
     assert tenant.program.fraud_member_daily_earns == before
 
 
+def test_a_bad_largest_purchase_is_explained_in_money_as_the_form_asks_for_it(session, tenant):
+    owner = factories.actor_for(factories.make_user(session, tenant))
+    with pytest.raises(InvalidInput) as refused:
+        fraud.update_rules(
+            session, program=tenant.program, actor=owner, rules=_settings(max_earn_cents=0)
+        )
+    assert refused.value.message == (
+        "The largest purchase must be between €0.01 and €100,000.00 (or empty: off)."
+    )
+
+
 def test_only_the_owner_changes_the_rules(session, tenant):
     manager = factories.actor_for(factories.make_user(session, tenant), Role.MANAGER)
     with pytest.raises(PermissionDenied):
