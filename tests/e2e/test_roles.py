@@ -79,6 +79,8 @@ def test_backoffice_home_shows_merchant_offering_and_counts(
     client, login_as, session, tenant
 ) -> None:
     merchants.create_shop(session, merchant=tenant.merchant, name="Station kiosk")
+    closed = merchants.create_shop(session, merchant=tenant.merchant, name="Old market stall")
+    closed.active = False  # a closed shop does not count against the offering, nor here
     for _ in range(3):
         factories.make_member(session, tenant)
     other = factories.make_tenant(session, name="Florist Weber")

@@ -9,9 +9,10 @@ from typing import Any
 
 from flask import Response, render_template, request, stream_with_context
 
-from loyalty.models import Membership, Shop
+from loyalty.models import Membership
 from loyalty.offerings import FEATURE_LABELS, Feature, cheapest_plan_with, has, plan_of
 from loyalty.services import analytics, merchants
+from loyalty.services.shops import open_shop_count
 from web.backoffice import charts
 from web.backoffice.views import blueprint, count
 from web.extensions import db
@@ -95,7 +96,7 @@ def dashboard() -> str:
         full=has(merchant, Feature.FULL_ANALYTICS),
         advanced_plan=cheapest_plan_with(Feature.ADVANCED_ANALYTICS).label,
         full_plan=cheapest_plan_with(Feature.FULL_ANALYTICS).label,
-        shop_count=count(Shop),
+        shop_count=open_shop_count(db.session, merchant),  # as the offering counts them
         staff_count=count(Membership),
         **context,
     )
