@@ -115,6 +115,7 @@ def test_staff_home_shows_their_shop_and_only_its_activity(
 
 
 def test_owner_at_the_till_sees_every_shop(client, login_as, session, tenant) -> None:
+    merchants.create_shop(session, merchant=tenant.merchant, name="Station kiosk")
     login_as(factories.make_user(session, tenant, role=Role.OWNER))
     assert 'data-testid="shop-name">All shops<' in _text(client.get("/staff/"))
 

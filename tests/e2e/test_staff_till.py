@@ -301,7 +301,12 @@ def test_an_owner_with_several_shops_must_choose_one(client, login_as, session, 
     response = post(client, f"/staff/members/{member.id}/earn", earn_form())
     assert response.status_code == 422
     assert "Choose the shop" in response.json["detail"]
+    home = client.get("/staff/").get_data(as_text=True)
+    assert 'data-testid="shop-name">All shops<' in home
     post(client, "/staff/shop", {"shop": str(tenant.shop.id)})
+    home = client.get("/staff/").get_data(as_text=True)
+    assert f'data-testid="shop-name">{tenant.shop.name}<' in home  # the shop it now credits
+    assert "Recent activity, all shops" in home
     assert post(client, f"/staff/members/{member.id}/earn", earn_form()).status_code == 200
     assert session.scalars(select(LoyaltyTransaction.shop_id)).one() == tenant.shop.id
 
