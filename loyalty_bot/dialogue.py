@@ -80,7 +80,17 @@ IDLE = "idle"
 # What the bot may be waiting for; anything else in `state` is treated as idle.
 JOIN_TERMS, JOIN_CONTACT, LINK_CODE = "join_terms", "join_contact", "link_code"
 CONFIRM_REDEEM, CONFIRM_ERASE = "confirm_redeem", "confirm_erase"
-MENU = ("balance", "card", "rewards", "history", "promotions", "shops", "language", "help")
+MENU = (
+    "balance",
+    "card",
+    "rewards",
+    "vouchers",
+    "history",
+    "promotions",
+    "shops",
+    "language",
+    "help",
+)
 
 
 @dataclass(frozen=True)
@@ -328,6 +338,7 @@ class _Turn:
             "balance": self.balance,
             "card": self.card,
             "rewards": self.list_rewards,
+            "vouchers": self.list_vouchers,
             "redeem": lambda: self.ask_redeem(command.argument),
             "history": self.history,
             "promotions": self.promotions,
@@ -416,14 +427,15 @@ class _Turn:
 
     def telegram_start(self, argument: str) -> list[Reply]:
         """/start, or a deep link's /start join_<code>; (re)starting also opts back in."""
+        back_on: list[Reply] = []
         if self.conversation.opted_out_at is not None:
-            self._opt(out=False)
+            back_on = self._opt_back_in()
         code = argument.strip()
         if code.lower().startswith("join_"):
-            return self.join(code[5:])
+            return back_on + self.join(code[5:])
         if self.program is not None and self.member is None:
-            return self.join("")
-        return self.help()
+            return back_on + self.join("")
+        return back_on + self.help()
 
     def join(self, code: str) -> list[Reply]:
         code = code.strip().upper()
@@ -801,14 +813,19 @@ class _Turn:
             self.session, member=self.member, rewards=catalogue, now=self.now
         )
         lines = [self.t("rewards_head", points=self.member.points_balance)]
+        # An en dash is not in the GSM alphabet: one would make the whole SMS UCS-2 (70
+        # characters a segment instead of 160).
+        dash = "-" if self.sms else "–"
         for number, reward in enumerate(catalogue, 1):
-            mark = "*" if reward.id in affordable else " "
-            line = f"{number}.{mark}{reward.name} - {reward.points_cost}"
+            cost = self.t("reward_cost", cost=reward.points_cost)
+            line = f"{number}. {reward.name} {dash} {cost}"
             hit = used.get(reward.id)
             if hit is not None and hit.again_at is None:
                 line += f" ({self.t('used_mark')})"
             elif hit is not None and hit.again_at is not None:
                 line += f" ({self.t('used_until_mark', again=self._date(hit.again_at))})"
+            if reward.id in affordable:
+                line += " *"  # explained by the legend under the list
             lines.append(line)
         lines.append(self.t("rewards_foot" if affordable else "rewards_foot_none"))
         self.conversation.data = {"rewards": [r.id for r in catalogue]}
@@ -818,6 +835,26 @@ class _Turn:
             if r.id in affordable
         ][:8]
         return [Reply("\n".join(lines), [] if self.sms else buttons)]
+
+    def list_vouchers(self) -> list[Reply]:
+        missing = self._needs_member()
+        if missing:
+            return missing
+        assert self.member is not None
+        held = vouchers.open_vouchers(self.session, member=self.member, now=self.now)
+        if not held:
+            return [Reply(self.t("vouchers_none"), self._menu())]
+        lines = [self.t("vouchers_head")]
+        for voucher in held[:10]:
+            lines.append(
+                self.t(
+                    "voucher_line",
+                    code=vouchers.format_code(voucher.code),
+                    reward=voucher.reward.name if voucher.reward else self.t("voucher_unnamed"),
+                    date=self._date(voucher.valid_until),
+                )
+            )
+        return [Reply("\n".join(lines), self._menu())]
 
     def ask_redeem(self, argument: str) -> list[Reply]:
         missing = self._needs_member()
@@ -1005,7 +1042,8 @@ class _Turn:
         if self.program is None:
             return [Reply(self.t("help_no_programme"))]
         if self.member is None:
-            return [Reply(self.t("not_member", program=self.program.name))]
+            # Someone who asks before joining learns what the programme is and what joining gives.
+            return [Reply(self.t("help_not_member", program=self.program.name))]
         return [Reply(self.t("help", program=self.program.name), self._menu())]
 
     def unknown(self) -> list[Reply]:
@@ -1039,8 +1077,12 @@ class _Turn:
         return [Reply(self.t("stopped", program=self._program_name() or "us"))]
 
     def start_messages(self) -> list[Reply]:
+        return self._opt_back_in() + self.help()
+
+    def _opt_back_in(self) -> list[Reply]:
+        """Messages on again, said before anything else is answered."""
         self._opt(out=False)
-        return [Reply(self.t("started", program=self._program_name() or "us"), self._menu())]
+        return [Reply(self.t("started", program=self._program_name() or "us"))]
 
     def ask_erase(self) -> list[Reply]:
         missing = self._needs_member()

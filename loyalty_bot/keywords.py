@@ -3,6 +3,8 @@
 `parse("Sôlde")` and `parse("/balance")` both give `Command("balance")`. A word matches a
 keyword exactly, or within one typo (two for long words) when no other command is as close:
 "balnce" is BALANCE, but a three-letter word must be exact, so "yes" never becomes "yet".
+An answer (YES, NO) is the whole message: "n importe quoi" is no NO. A greeting is a request
+for the menu, unless a command follows it ("Bonjour, mon solde").
 """
 
 from __future__ import annotations
@@ -14,6 +16,22 @@ from dataclasses import dataclass
 # Twilio's and the carriers' opt-out and opt-in words (any case), which SMS must honour.
 SMS_STOP_WORDS = ("stop", "stopall", "unsubscribe", "cancel", "end", "quit")
 SMS_START_WORDS = ("start", "unstop")
+
+# Saying hello to the bot is asking what it can do: it answers as to HELP.
+GREETINGS = (
+    "hello",
+    "hi",
+    "hey",
+    "bonjour",
+    "bonsoir",
+    "salut",
+    "coucou",
+    "hallo",
+    "servus",
+    "moien",  # Luxembourgish
+)
+# Answers to a question the bot asked; they count only as the whole message.
+ANSWERS = ("yes", "no")
 
 KEYWORDS: dict[str, tuple[str, ...]] = {
     "join": ("join", "adherer", "inscription", "beitreten", "anmelden"),
@@ -44,6 +62,7 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
         "belohnungen",
     ),
     "redeem": ("redeem", "echanger", "einloesen", "einlosen"),
+    "vouchers": ("vouchers", "voucher", "bons", "gutscheine", "gutschein"),
     "history": ("history", "historique", "verlauf", "movements"),
     "promotions": ("promotions", "promos", "promo", "offers", "offres", "aktionen", "angebote"),
     "shops": (
@@ -57,7 +76,7 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
         "geschafte",
     ),
     "language": ("language", "langue", "sprache", "lang"),
-    "help": ("help", "info", "aide", "hilfe", "menu", "?"),
+    "help": ("help", "info", "aide", "hilfe", "menu", "?", *GREETINGS),
     "stop": ("stopall", "unsubscribe", "end", "quit", "stop", "arret", "arreter", "desabonner"),
     "start": ("start", "unstop"),
     "delete": ("delete", "erase", "gdpr", "supprimer", "effacer", "loeschen", "loschen"),
@@ -145,13 +164,20 @@ def parse(raw: str) -> Command:
     first, _, rest = stripped.partition(" ")
     first = first.lstrip("/").split("@", 1)[0]  # "/balance@LoyaltyBot" in groups
     name = match_word(first, KEYWORDS)
+    rest = rest.strip()
+    if name in ANSWERS and rest:
+        name = ""
+    if name == "help" and rest and fold(first).strip("!.,;:") in GREETINGS:
+        following = parse(rest)
+        if following.name:
+            return following
     if not name and " " in stripped:
         # "my card", "mon solde", "delete my data": look at each word.
-        words = [w for w in _WORD.findall(fold(stripped)) if len(w) > 3]
-        names = {match_word(w, KEYWORDS) for w in words} - {""}
+        words = [w for w in _WORD.findall(fold(stripped)) if len(w) > 3 and w not in GREETINGS]
+        names = {match_word(w, KEYWORDS) for w in words} - {"", *ANSWERS}
         if len(names) == 1:
             return Command(names.pop(), "")
-    return Command(name, rest.strip()) if name else Command("", stripped)
+    return Command(name, rest) if name else Command("", stripped)
 
 
 def language_of(raw: str) -> str:

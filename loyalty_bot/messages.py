@@ -23,9 +23,28 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "de": "Das habe ich nicht verstanden. Senden Sie HILFE für alle Befehle.",
     },
     "help": {
-        "en": "{program}: BALANCE, CARD, REWARDS, HISTORY, PROMOS, SHOPS, LANGUAGE, STOP, DELETE.",
-        "fr": "{program} : SOLDE, CARTE, CADEAUX, HISTORIQUE, PROMOS, MAGASINS, LANGUE, STOP, SUPPRIMER.",
-        "de": "{program}: PUNKTE, KARTE, PRAEMIEN, VERLAUF, AKTIONEN, FILIALEN, SPRACHE, STOP, LOESCHEN.",
+        "en": "{program}: BALANCE, CARD, REWARDS, VOUCHERS, HISTORY, PROMOS, SHOPS, LANGUAGE, "
+        "STOP, DELETE.",
+        "fr": "{program} : SOLDE, CARTE, CADEAUX, BONS, HISTORIQUE, PROMOS, MAGASINS, LANGUE, "
+        "STOP, SUPPRIMER.",
+        "de": "{program}: PUNKTE, KARTE, PRAEMIEN, GUTSCHEINE, VERLAUF, AKTIONEN, FILIALEN, "
+        "SPRACHE, STOP, LOESCHEN.",
+    },
+    "help_not_member": {
+        "en": "{program} is our loyalty programme. Send JOIN for your free card: collect points "
+        "at the till, then check your balance and redeem rewards here.",
+        "fr": "{program} est notre programme de fidélité. Envoyez JOIN pour votre carte "
+        "gratuite : cumulez des points en caisse, suivez ici solde et cadeaux.",
+        "de": "{program} ist unser Treueprogramm. Senden Sie JOIN für Ihre kostenlose Karte: "
+        "Punkte an der Kasse sammeln, hier Stand sehen und Prämien einlösen.",
+    },
+    "help_not_member_stamps": {
+        "en": "{program} is our stamp card. Send JOIN for your free card: collect stamps "
+        "at the till, then follow your card and its reward here.",
+        "fr": "{program} est notre carte à tampons. Envoyez JOIN pour votre carte gratuite : "
+        "gagnez des tampons en caisse, puis suivez ici votre cadeau.",
+        "de": "{program} ist unsere Stempelkarte. Senden Sie JOIN für Ihre kostenlose Karte: "
+        "Stempel an der Kasse sammeln, dann hier Karte und Prämie verfolgen.",
     },
     "programme_paused": {
         "en": "{program} is paused for now: you cannot join or use your card. Your points are kept.",
@@ -272,6 +291,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "fr": "Cadeaux ({points} points) :",
         "de": "Prämien ({points} Punkte):",
     },
+    # One reward's cost in the list; a stamp card lists no catalogue, its version is for safety.
+    "reward_cost": {"en": "{cost} points", "fr": "{cost} points", "de": "{cost} Punkte"},
+    "reward_cost_stamps": {"en": "{cost} stamps", "fr": "{cost} tampons", "de": "{cost} Stempel"},
     "rewards_foot": {
         "en": "* = you can redeem it. Send REDEEM and the number.",
         "fr": "* = disponible pour vous. Envoyez ECHANGER et le numéro.",
@@ -297,6 +319,18 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "fr": "Votre bon pour {reward} : {code}, valable jusqu'au {date}. Montrez-le en caisse.",
         "de": "Ihr Gutschein für {reward}: {code}, gültig bis {date}. Zeigen Sie ihn an der Kasse.",
     },
+    "vouchers_none": {
+        "en": "You have no vouchers.",
+        "fr": "Vous n'avez aucun bon.",
+        "de": "Sie haben keine Gutscheine.",
+    },
+    "vouchers_head": {"en": "Your vouchers:", "fr": "Vos bons :", "de": "Ihre Gutscheine:"},
+    "voucher_line": {
+        "en": "{code}: {reward}, valid until {date}",
+        "fr": "{code} : {reward}, valable jusqu'au {date}",
+        "de": "{code}: {reward}, gültig bis {date}",
+    },
+    "voucher_unnamed": {"en": "voucher", "fr": "bon", "de": "Gutschein"},
     "cancelled": {
         "en": "Cancelled. Nothing has changed.",
         "fr": "Annulé. Rien n'a changé.",
@@ -433,6 +467,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "button_balance_stamps": {"en": "Stamps", "fr": "Tampons", "de": "Stempel"},
     "button_card": {"en": "My card", "fr": "Ma carte", "de": "Meine Karte"},
     "button_rewards": {"en": "Rewards", "fr": "Cadeaux", "de": "Prämien"},
+    "button_vouchers": {"en": "My vouchers", "fr": "Mes bons", "de": "Meine Gutscheine"},
     "button_history": {"en": "History", "fr": "Historique", "de": "Verlauf"},
     "button_promotions": {"en": "Promotions", "fr": "Promotions", "de": "Aktionen"},
     "button_shops": {"en": "Shops", "fr": "Magasins", "de": "Filialen"},

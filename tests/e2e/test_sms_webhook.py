@@ -111,7 +111,7 @@ def test_join_balance_card_rewards_redeem_and_till(client, session, tenant):
     card = sms(client, "card")
     assert "/wallet/qr/" in card[0]
     listing = sms(client, "rewards")[0]
-    assert "1.*Free croissant - 20" in listing
+    assert "1. Free croissant - 20 points *" in listing
     assert "Reply YES" in sms(client, "REDEEM 1")[0]
     voucher_text = sms(client, "YES")[0]
     assert "Your voucher for Free croissant" in voucher_text

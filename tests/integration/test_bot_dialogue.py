@@ -22,6 +22,7 @@ from loyalty.models import (
     RedemptionLimit,
     Role,
     TransactionType,
+    Voucher,
     VoucherStatus,
 )
 from loyalty.services import ledger, membership, vouchers
@@ -243,8 +244,8 @@ def test_rewards_redeem_with_confirmation_and_voucher_scanned_at_till(session, t
     chat = Chat(session)
     member = join_by_telegram(session, tenant, chat)
     listing = chat.send("rewards")[0]
-    assert "1.*Coffee - 20" in listing.text
-    assert "2. Bike - 1000" in listing.text
+    assert "1. Coffee – 20 points *" in listing.text
+    assert "2. Bike – 1000 points" in listing.text
     assert [b.payload for row in listing.buttons for b in row] == [f"redeem:{cheap.id}"]
 
     assert "Reply YES" in chat.say(payload=f"redeem:{cheap.id}")
@@ -478,8 +479,8 @@ def test_a_once_per_member_reward_is_marked_used_and_refused_in_chat(session, te
     chat.say(payload=f"redeem:{monthly.id}")
     assert "Your voucher for Cookie" in chat.say(payload="yes")
     listing = chat.send("rewards")[0]
-    assert "Cookie - 5 (used, again from 01.04.2025)" in listing.text
-    assert "Welcome coffee - 10 (used)" in listing.text
+    assert "Cookie – 5 points (used, again from 01.04.2025)" in listing.text
+    assert "Welcome coffee – 10 points (used)" in listing.text
     assert listing.buttons == []  # 10 points left, but both rewards are used
     refused = chat.say(payload=f"redeem:{once.id}")
     assert refused.startswith("You already redeemed Welcome coffee on 03.03.2025: once per member")
@@ -492,3 +493,184 @@ def test_a_once_per_member_reward_is_marked_used_and_refused_in_chat(session, te
     session.refresh(member)
     assert member.points_balance == 10
     assert_ledger_consistent(session, member.id)
+
+
+def test_a_message_merely_starting_with_n_is_not_understood_rather_than_taken_for_no(
+    session, tenant
+):
+    chat = Chat(session)
+    join_by_telegram(session, tenant, chat)
+    assert "did not understand" in chat.say("no idea")
+    chat.say(payload="language:fr")
+    said = chat.say("n importe quoi")
+    assert "je n'ai pas compris" in said
+    assert "rien à confirmer" not in said
+    assert "rien à confirmer" in chat.say("n")  # the word alone is still an answer
+
+
+@pytest.mark.parametrize(
+    ("language", "help_word", "greetings"),
+    [
+        ("en", "HELP", ["hello", "Hi!", "hey"]),
+        ("fr", "aide", ["Bonjour", "salut", "Moien"]),
+        ("de", "Hilfe", ["Hallo", "moien"]),
+    ],
+)
+def test_a_greeting_gets_the_menu_in_the_members_language(
+    session, tenant, language, help_word, greetings
+):
+    chat = Chat(session)
+    join_by_telegram(session, tenant, chat)
+    chat.say(payload=f"language:{language}")
+    menu = chat.send(help_word)
+    for greeting in greetings:
+        assert chat.send(greeting) == menu, greeting
+
+
+@pytest.mark.parametrize("message", ["HELP", "hello", "bonjour"])
+def test_a_stranger_asking_for_help_learns_what_the_programme_is_and_what_joining_gives(
+    session, tenant, message
+):
+    stranger = Chat(session, address="9998", merchant_id=tenant.merchant.id)
+    said = stranger.say(message)
+    assert tenant.program.name in said
+    assert "JOIN" in said
+    assert "points" in said
+    assert "rewards" in said
+    assert "not a member" not in said
+
+
+def test_a_stranger_is_told_about_the_programme_in_their_language(session, tenant):
+    stranger = Chat(session, address="9997", merchant_id=tenant.merchant.id)
+    said = stranger.say("aide", language_hint="fr")
+    assert tenant.program.name in said
+    assert "JOIN" in said
+    assert "cadeaux" in said
+    german = Chat(session, address="9996", merchant_id=tenant.merchant.id)
+    assert "Prämien" in german.say("Hallo", language_hint="de")
+
+
+def test_a_stranger_writing_nonsense_is_still_told_to_join(session, tenant):
+    stranger = Chat(session, address="9995", merchant_id=tenant.merchant.id)
+    assert stranger.say("qwertz") == (
+        f"You are not a member of {tenant.program.name} yet. Send JOIN to get your card."
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "stopped", "back", "menu_word"),
+    [
+        ("en", "no more messages", "on again", "BALANCE"),
+        ("fr", "ne recevrez plus", "réactivés", "SOLDE"),
+        ("de", "keine Nachrichten mehr", "wieder an", "PUNKTE"),
+    ],
+)
+def test_start_after_stop_confirms_messages_are_back_then_shows_the_menu(
+    session, tenant, language, stopped, back, menu_word
+):
+    chat = Chat(session)
+    join_by_telegram(session, tenant, chat)
+    chat.say(payload=f"language:{language}")
+    assert stopped in chat.say("STOP")
+    confirmation, menu = chat.send("/start")
+    assert back in confirmation.text
+    assert menu_word in menu.text
+    assert menu.buttons  # the menu's buttons come with the menu
+    identity = session.scalars(
+        select(ChannelIdentity).where(ChannelIdentity.address == chat.address)
+    ).one()
+    assert identity.opted_out_at is None
+    assert [r.text for r in chat.send("/start")] == [menu.text]  # not stopped: just the menu
+
+
+def test_sms_start_after_stop_confirms_then_shows_the_menu(session, tenant):
+    chat = Chat(
+        session, channel=ChannelKind.SMS, address="+352621555888", merchant_id=tenant.merchant.id
+    )
+    chat.say("JOIN")
+    chat.say("YES")
+    chat.say("STOP")
+    confirmation, menu = chat.send("START")
+    assert "on again" in confirmation.text
+    assert "BALANCE" in menu.text
+
+
+@pytest.mark.parametrize(
+    ("language", "listed"),
+    [
+        ("en", ["Rewards (25 points):", "1. Coffee – 20 points *", "2. Bike – 1000 points"]),
+        ("fr", ["Cadeaux (25 points) :", "1. Coffee – 20 points *", "2. Bike – 1000 points"]),
+        ("de", ["Prämien (25 Punkte):", "1. Coffee – 20 Punkte *", "2. Bike – 1000 Punkte"]),
+    ],
+)
+def test_the_rewards_list_reads_number_name_and_cost_with_its_unit_starring_those_in_reach(
+    session, tenant, language, listed
+):
+    factories.make_reward(session, tenant, cost=20, name="Coffee")
+    factories.make_reward(session, tenant, cost=1000, name="Bike")
+    chat = Chat(session)
+    join_by_telegram(session, tenant, chat)
+    chat.say(payload=f"language:{language}")
+    lines = chat.say("rewards").splitlines()
+    assert lines[:3] == listed
+    assert lines[3].startswith("* = ")  # the legend of the star
+
+
+def test_the_rewards_list_by_sms_stays_in_the_gsm_alphabet(session, tenant):
+    factories.make_reward(session, tenant, cost=20, name="Coffee")
+    chat = Chat(
+        session, channel=ChannelKind.SMS, address="+352621555999", merchant_id=tenant.merchant.id
+    )
+    chat.say("JOIN")
+    chat.say("YES")
+    listing = chat.say("REWARDS")
+    assert "1. Coffee - 20 points *" in listing
+    assert dialogue_gsm_length(listing) == len(listing)  # an en dash would make it UCS-2
+
+
+def test_vouchers_lists_open_vouchers_with_their_last_day_in_the_merchants_time_zone(
+    session, tenant
+):
+    coffee = factories.make_reward(session, tenant, cost=20, name="Coffee")
+    chat = Chat(session)
+    member = join_by_telegram(session, tenant, chat)
+    assert chat.say("vouchers") == "You have no vouchers."
+    chat.say(payload=f"redeem:{coffee.id}")
+    chat.say(payload="yes")
+    voucher = session.scalars(select(Voucher).where(Voucher.member_id == member.id)).one()
+    # 23:30 UTC on 31 March is already 1 April in Luxembourg (UTC+2 since 30 March).
+    voucher.valid_until = datetime(2025, 3, 31, 23, 30, tzinfo=UTC)
+    session.flush()
+    code = vouchers.format_code(voucher.code)
+    assert chat.say("vouchers") == f"Your vouchers:\n{code}: Coffee, valid until 01.04.2025"
+    chat.say(payload="language:fr")
+    assert f"{code} : Coffee, valable jusqu'au 01.04.2025" in chat.say("mes bons")
+    chat.say(payload="language:de")
+    assert f"{code}: Coffee, gültig bis 01.04.2025" in chat.say("Gutscheine")
+    vouchers.use_voucher(
+        session,
+        merchant=tenant.merchant,
+        code=voucher.code,
+        idempotency_key="till-v",
+        actor=SYSTEM,
+        shop=tenant.shop,
+        now=NOW + timedelta(hours=1),
+    )
+    assert chat.say("voucher") == "Sie haben keine Gutscheine."
+
+
+def test_the_menu_offers_the_vouchers(session, tenant):
+    chat = Chat(session)
+    join_by_telegram(session, tenant, chat)
+    help_reply = chat.send("help")[0]
+    assert "VOUCHERS" in help_reply.text
+    assert "vouchers" in [b.payload for row in help_reply.buttons for b in row]
+    chat.say(payload="language:fr")
+    assert "BONS" in chat.say("aide")
+    chat.say(payload="language:de")
+    assert "GUTSCHEINE" in chat.say("hilfe")
+
+
+def test_a_stranger_asking_for_vouchers_is_told_to_join(session, tenant):
+    stranger = Chat(session, address="9994", merchant_id=tenant.merchant.id)
+    assert "JOIN" in stranger.say("vouchers")

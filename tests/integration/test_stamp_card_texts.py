@@ -203,3 +203,15 @@ def test_the_chat_counts_expiring_stamps_as_stamps(session, tenant, card):
     reply = chat.say("Stempel")
     assert "3 stamps expire on" in reply
     assert "point" not in reply.lower()
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "de"])
+def test_a_stranger_asking_for_help_hears_of_the_stamp_card(session, tenant, card, language):
+    from tests.integration.test_bot_dialogue import Chat
+
+    stranger = Chat(session, address="8001", merchant_id=tenant.merchant.id)
+    said = stranger.say("hello", language_hint=language)
+    assert card.name in said
+    assert "JOIN" in said
+    assert STAMPS[language] in said.lower()
+    assert POINTS[language] not in said.lower()

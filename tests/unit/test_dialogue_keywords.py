@@ -62,7 +62,7 @@ def test_the_argument_keeps_its_case():
     assert keywords.parse("/start join_XY12").argument == "join_XY12"
 
 
-@pytest.mark.parametrize("typed", ["", "   ", "yet", "hello there", "🤖", "asdfgh", "a@b.co"])
+@pytest.mark.parametrize("typed", ["", "   ", "yet", "see you there", "🤖", "asdfgh", "a@b.co"])
 def test_other_text_is_no_command(typed):
     assert keywords.parse(typed).name == ""
 
@@ -70,6 +70,40 @@ def test_other_text_is_no_command(typed):
 def test_short_words_must_be_exact():
     assert keywords.parse("yep").name == ""
     assert keywords.parse("n").name == "no"
+
+
+@pytest.mark.parametrize(
+    ("typed", "answer"),
+    [("n", "no"), ("No!", "no"), (" non. ", "no"), ("NEIN", "no"), ("Oui", "yes"), ("j", "yes")],
+)
+def test_a_yes_or_no_word_alone_is_an_answer(typed, answer):
+    assert keywords.parse(typed).name == answer
+
+
+@pytest.mark.parametrize(
+    "typed", ["n importe quoi", "no idea what this is", "o la la", "j ai une question", "nope nope"]
+)
+def test_a_message_merely_starting_with_a_yes_or_no_word_is_no_answer(typed):
+    assert keywords.parse(typed) == keywords.Command("", typed)
+
+
+@pytest.mark.parametrize(
+    "typed", ["hello", "Hi", "hey", "Bonjour", "salut", "Hallo", "Moien", "Hello!", "hello there"]
+)
+def test_a_greeting_asks_for_the_menu(typed):
+    assert keywords.parse(typed).name == "help"
+
+
+def test_a_greeting_followed_by_a_command_is_that_command():
+    assert keywords.parse("Bonjour, mon solde ?").name == "balance"
+    assert keywords.parse("hi REDEEM 2") == keywords.Command("redeem", "2")
+
+
+@pytest.mark.parametrize(
+    "typed", ["vouchers", "Voucher", "bons", "mes bons", "Gutscheine", "/vouchers"]
+)
+def test_vouchers_in_three_languages(typed):
+    assert keywords.parse(typed).name == "vouchers"
 
 
 @pytest.mark.parametrize(
