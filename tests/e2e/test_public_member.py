@@ -368,3 +368,20 @@ def test_an_invite_link_on_the_card_brings_a_friend_who_joins_as_invited(
     assert 'data-testid="invited"' in join_page
     assert f'value="{code}"' in join_page
     assert 'data-testid="invited"' not in text(client.get(f"/j/{tenant.program.slug}?ref=NOPE1234"))
+
+
+def test_a_vouchers_last_day_is_the_merchants_calendar_day(app, client, session, tenant, ann):
+    from datetime import UTC, datetime
+
+    tenant.merchant.timezone = "Europe/Luxembourg"
+    reward = factories.make_reward(session, tenant, cost=100, name="Free croissant")
+    sign_in(app, client, session, ann)
+    client.post(
+        f"/p/{tenant.program.slug}/redeem", data={"reward_id": reward.id, "key": "k-12345678"}
+    )
+    voucher = session.scalars(select(Voucher)).one()
+    voucher.valid_until = datetime(2027, 4, 1, 23, 30, tzinfo=UTC)  # 2 April, 01:30 in Luxembourg
+    session.flush()
+    assert "valid until 02 Apr 2027" in text(client.get(f"/p/{tenant.program.slug}"))
+    shown = text(client.get(f"/p/{tenant.program.slug}/vouchers/{voucher.code}"))
+    assert "before 02 Apr 2027" in shown
