@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -61,3 +63,33 @@ def action_label(action: str) -> str:
     subject, _, verb = action.partition(".")
     words = f"{subject} {verb}".replace("_", " ").strip()
     return words[:1].upper() + words[1:]
+
+
+# Shown elsewhere in the row: who did it, and the name of what it was done to.
+_SHOWN_APART = ("actor", "name")
+
+
+def _words(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{_label(k)} {_words(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_words(v) for v in value)
+    return str(value)
+
+
+def _label(key: str) -> str:
+    return key.replace("_", " ")
+
+
+def detail_items(details: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """An entry's details as (label, words): no Python dicts or booleans, nothing empty.
+
+    {"changed": {"points_per_euro": "2"}, "active": False, "reason": ""} →
+    [("changed", "points per euro 2"), ("active", "no")]."""
+    return [
+        (_label(key), _words(value))
+        for key, value in (details or {}).items()
+        if key not in _SHOWN_APART and value not in (None, "", [], {})
+    ]

@@ -69,6 +69,7 @@ def audit() -> ResponseReturnValue:
         params=params,
         names=names,
         label=audit_log.action_label,
+        detail_items=audit_log.detail_items,
         zone=zone_of(merchant).key,
         filtered=any(params.values()),
     ), (200 if valid else 422)
