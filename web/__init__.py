@@ -123,7 +123,7 @@ def register_security_headers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from loyalty.services import stamps
+    from loyalty.services import member_status, stamps
     from web import tenancy
 
     @app.template_filter("local_time")
@@ -140,6 +140,7 @@ def register_template_helpers(app: Flask) -> None:
 
     app.add_template_filter(format_card_number, "card_number")
     app.add_template_filter(format_phone, "phone")
+    app.add_template_filter(member_status.label, "member_status")
     # The member's stamp card (None in a points programme), for partials/stamp_card.html.
     app.add_template_global(stamps.card_of, "stamp_card")
 

@@ -9,6 +9,17 @@ from loyalty.models import LoyaltyMember, MemberStatus, Role
 from loyalty.services import audit
 from loyalty.services.actors import Actor
 
+# How a card's status reads everywhere: the status "suspended" is what staff call blocked.
+LABELS = {
+    MemberStatus.ACTIVE: "Active",
+    MemberStatus.SUSPENDED: "Blocked",
+    MemberStatus.CLOSED: "Closed",
+}
+
+
+def label(status: MemberStatus) -> str:
+    return LABELS[MemberStatus(status)]
+
 
 def block(session: Session, *, member: LoyaltyMember, actor: Actor, reason: str = "") -> None:
     """Suspend the card (lost, misuse, a dispute); the ledger service refuses it from now on."""

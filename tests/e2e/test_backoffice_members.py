@@ -203,6 +203,8 @@ def test_block_and_unblock_are_audited(client, manager, anna, session) -> None:
     assert session.get(LoyaltyMember, anna.id).status == MemberStatus.SUSPENDED
     page = client.get(f"/backoffice/members/{anna.id}").get_data(as_text=True)
     assert "Unblock card" in page
+    assert ">Blocked</span>" in page  # the word staff use, as on the list and in the flash
+    assert "Suspended" not in page
     client.post(f"/backoffice/members/{anna.id}/unblock")
     session.expire_all()
     assert session.get(LoyaltyMember, anna.id).status == MemberStatus.ACTIVE
