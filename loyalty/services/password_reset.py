@@ -150,6 +150,10 @@ def change_password(session: Session, *, user: User, current: str, new: str) -> 
         raise InvalidInput(
             f"Choose a password of at least {MIN_LENGTH} characters.", field="password"
         )
+    if new == current:
+        raise InvalidInput(
+            "The new password is your current one. Choose another.", field="password"
+        )
     user.password_hash = hash_password(new)
     user.end_other_sessions()
     session.flush()

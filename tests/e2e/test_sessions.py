@@ -58,6 +58,16 @@ def test_changing_the_password_keeps_this_session_and_ends_the_others(
     assert laptop.get("/backoffice/").status_code == 302  # the other one is signed out
 
 
+def test_the_current_password_is_no_new_password(client, login_as, session, owner, laptop):
+    login_as(owner)
+    refused = client.post(
+        "/account", data={"current": PASSWORD, "password": PASSWORD, "confirm": PASSWORD}
+    )
+    assert refused.status_code == 422
+    assert "The new password is your current one" in refused.text
+    assert laptop.get("/backoffice/").status_code == 200  # nobody was signed out
+
+
 def test_a_wrong_current_password_changes_nothing(client, login_as, session, owner, laptop):
     login_as(owner)
     before = owner.password_hash
