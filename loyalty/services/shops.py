@@ -52,6 +52,23 @@ def _fields(name: str, address: str, timezone: str) -> tuple[str, str, str]:
     return name, address, _timezone((timezone or "").strip())
 
 
+def _unique_name(
+    session: Session, merchant: Merchant, name: str, shop_id: int | None = None
+) -> None:
+    """Two shops of one name could not be told apart in the till's and the forms' pickers."""
+    clash = session.scalar(
+        select(Shop.id).where(
+            Shop.merchant_id == merchant.id,
+            func.lower(Shop.name) == name.lower(),
+            Shop.id != (shop_id or 0),
+        )
+    )
+    if clash is not None:
+        raise InvalidInput(
+            f"There is already a shop called {name}. Give this one another name.", field="name"
+        )
+
+
 def _own(shop: Shop | None, merchant: Merchant) -> Shop:
     if shop is None or shop.merchant_id != merchant.id:
         raise NotFound(f"That shop does not exist in {merchant.name}.")
@@ -69,6 +86,7 @@ def create(
 ) -> Shop:
     actor.require_role(Role.MANAGER, "add a shop")
     name, address, timezone = _fields(name, address, timezone or merchant.timezone)
+    _unique_name(session, merchant, name)
     _check_capacity(session, merchant)
     shop = Shop(merchant_id=merchant.id, name=name, address=address, timezone=timezone)
     session.add(shop)
@@ -98,6 +116,7 @@ def update(
     actor.require_role(Role.MANAGER, "change a shop")
     shop = _own(shop, merchant)
     name, address, timezone = _fields(name, address, timezone)
+    _unique_name(session, merchant, name, shop.id)
     before = {"name": shop.name, "address": shop.address, "timezone": shop.timezone}
     shop.name, shop.address, shop.timezone = name, address, timezone
     after = {"name": name, "address": address, "timezone": timezone}

@@ -67,6 +67,34 @@ def test_plus_allows_ten_shops(session):
         shops.create(session, merchant=tenant.merchant, actor=actor, name="Eleventh")
 
 
+def test_two_shops_cannot_share_a_name(session):
+    tenant = factories.make_tenant(session, offering=Offering.PLUS)
+    actor = factories.actor_for(factories.make_user(session, tenant))
+    gare = shops.create(session, merchant=tenant.merchant, actor=actor, name="Gare")
+    with pytest.raises(InvalidInput, match="already a shop called GARE"):
+        shops.create(session, merchant=tenant.merchant, actor=actor, name="GARE")
+    with pytest.raises(InvalidInput, match="already a shop called"):
+        shops.update(
+            session,
+            merchant=tenant.merchant,
+            actor=actor,
+            shop=tenant.shop,
+            name="gare",
+            address="",
+            timezone="Europe/Luxembourg",
+        )
+    # A shop keeps its own name when its address changes.
+    shops.update(
+        session,
+        merchant=tenant.merchant,
+        actor=actor,
+        shop=gare,
+        name="Gare",
+        address="1 Place de la Gare",
+        timezone="Europe/Luxembourg",
+    )
+
+
 def test_a_closed_shop_frees_its_place_and_reopening_checks_the_limit(session, signed_up):
     actor = owner_of(session, signed_up.merchant)
     first = shops.create(session, merchant=signed_up.merchant, actor=actor, name="Old")
