@@ -159,6 +159,19 @@ def test_basic_merchant_is_offered_only_discount_reward_types(client, login_as, 
     assert count(session, Reward, basic) == 1
 
 
+def test_a_rewards_missing_or_bad_value_is_explained_in_its_own_words(
+    client, login_as, session, tenant
+):
+    login_as(factories.make_user(session, tenant))
+    no_amount = client.post("/backoffice/rewards/new", data={**REWARD, "value": ""})
+    assert no_amount.status_code == 422
+    assert "Enter the amount off, like 12.50." in no_amount.text
+    percent = {**REWARD, "type": "discount_percent", "value": "-10"}
+    negative = client.post("/backoffice/rewards/new", data=percent)
+    assert "a whole number from 1 to 100" in negative.text
+    assert count(session, Reward, tenant) == 0
+
+
 def test_a_reward_with_a_picture_is_created_and_the_picture_served_as_png(
     client, login_as, session, tenant
 ):

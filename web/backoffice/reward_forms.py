@@ -121,11 +121,12 @@ class RewardForm(FlaskForm):
     def _value(self, kind: RewardType) -> int | None:
         raw = (self.value.data or "").replace("%", "").strip()
         if kind == RewardType.DISCOUNT_FIXED:
-            return parse_euros(raw, field="value")
+            return parse_euros(raw, field="value", what="the amount off")
         if kind == RewardType.DISCOUNT_PERCENT:
             if not raw.isdigit():
                 raise InvalidInput(
-                    "Enter the percentage off as a whole number, like 10.", field="value"
+                    "Enter the percentage off as a whole number from 1 to 100, like 10.",
+                    field="value",
                 )
             return int(raw)
         return None

@@ -24,11 +24,11 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-def parse_euros(raw: str | None, *, field: str = "amount") -> int:
+def parse_euros(raw: str | None, *, field: str = "amount", what: str = "the amount paid") -> int:
     """'12.50', '12,5' or '12' euros as cents. Sign and size are the earn service's to judge."""
     text = (raw or "").strip().replace("€", "").replace(" ", "")
     if not text:
-        raise InvalidInput("Enter the amount paid, like 12.50.", field=field)
+        raise InvalidInput(f"Enter {what}, like 12.50.", field=field)
     if not _EUROS.fullmatch(text):
         raise InvalidInput(
             f"'{raw.strip()}' is not an amount. Enter euros and cents, like 12.50.", field=field
