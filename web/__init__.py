@@ -155,6 +155,18 @@ def register_template_helpers(app: Flask) -> None:
             currency = getattr(program, "currency", None)
         return euros(cents, currency, grouping=grouping)
 
+    @app.template_filter("iso_day")
+    def iso_day(value: str | None) -> str:
+        """A moment stored as ISO text (consents): '2026-07-30T09:12:00+00:00' → '30 Jul 2026'
+        in the page's time zone; text that is no date is shown as it is."""
+        try:
+            moment = datetime.fromisoformat(value or "")
+        except ValueError:
+            return value or ""
+        if moment.tzinfo is not None:
+            return local_time(moment, "%d %b %Y")
+        return moment.strftime("%d %b %Y")
+
     @app.template_filter("thousands")
     def thousands(value: int | None) -> str:
         return "" if value is None else f"{value:,}"

@@ -197,6 +197,17 @@ def test_staff_cannot_adjust_points_in_the_back_office_or_the_service(
     assert session.get(LoyaltyMember, anna.id).points_balance == 120
 
 
+def test_consents_say_since_when_in_the_pages_date_format(client, manager, anna, session):
+    anna.customer.consents = {
+        "marketing_email": {"granted": True, "at": "2026-07-30T09:12:00+00:00"},
+        "marketing_sms": {"granted": False, "at": "not a date"},
+    }
+    session.flush()
+    page = client.get(f"/backoffice/members/{anna.id}").get_data(as_text=True)
+    assert "(since 30 Jul 2026)" in page
+    assert "(since not a date)" in page
+
+
 def test_block_and_unblock_are_audited(client, manager, anna, session) -> None:
     client.post(f"/backoffice/members/{anna.id}/block")
     session.expire_all()
