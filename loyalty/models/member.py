@@ -70,14 +70,6 @@ class Customer(Base):
             unique=True,
             where="external_id IS NOT NULL",
         ),
-        # A later word of the name ("faber" in "david faber"): `LIKE '% faber%'` on PostgreSQL
-        # reads trigrams (pg_trgm, created by the migration); SQLite scans, so a plain index.
-        Index(
-            "ix_customers_name_words",
-            "name_search",
-            postgresql_using="gin",
-            postgresql_ops={"name_search": "gin_trgm_ops"},
-        ),
         Index(
             "ix_customers_merchant_email_prefix",
             "merchant_id",

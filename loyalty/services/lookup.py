@@ -21,10 +21,11 @@ from loyalty.identity import (
     normalize_phone,
     parse_card_number,
     parse_qr_token,
+    search_key,
     verify_qr_signature,
 )
 from loyalty.models import Customer, LoyaltyMember, Merchant
-from loyalty.services import audit, member_search
+from loyalty.services import audit
 from loyalty.services.actors import Actor
 from loyalty.services.calendar import zone_of
 
@@ -118,7 +119,7 @@ def identify(
     except InvalidInput:
         raise InvalidCardNumber(
             f"'{query}' is neither a card number, a phone number nor an e-mail address. "
-            "To find a member by name, type the start of their first name or surname "
+            "To find a member by name, type the start of the full name (first name first) "
             "and pick them from the suggestions."
         ) from None
 
@@ -126,13 +127,12 @@ def identify(
 def search(
     session: Session, *, merchant: Merchant, text: str, limit: int = SEARCH_LIMIT
 ) -> list[LoyaltyMember]:
-    """Typeahead: card number prefix, phone, e-mail prefix, or the start of the name or of one
-    of its words; every path indexed."""
+    """Typeahead: card number prefix, phone, e-mail prefix or name prefix; every path indexed."""
     text = (text or "").strip()
     if len(text) < 2:
         return []
     digits = "".join(c for c in text if c.isdigit())
-    conditions = [member_search.name_matches(text)]
+    conditions = [Customer.name_search.startswith(search_key(text), autoescape=True)]
     if "@" in text:
         conditions.append(Customer.email.startswith(text.lower(), autoescape=True))
     if digits and len(digits) >= 4 and len(digits) == len(text.replace(" ", "").replace("+", "")):

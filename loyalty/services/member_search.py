@@ -6,9 +6,8 @@ Each search text takes one indexed road, chosen by its shape, so a page costs tw
 - digits (spaces, dashes and a leading + allowed): card number prefix (loyalty_members'
   (merchant_id, card_number) pattern index) or the exact phone number (unique per merchant),
   joined as a UNION so each side keeps its index;
-- anything else: the start of the accent-free `name_search` ((merchant_id, name_search)) or of
-  one of its words (a trigram index on PostgreSQL), and for a single word also the e-mail
-  prefix ("jean.dupont"), as a UNION of both lookups.
+- anything else: name prefix on the accent-free `name_search` ((merchant_id, name_search)),
+  and for a single word also the e-mail prefix ("jean.dupont"), as a UNION of both lookups.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select, union_all
+from sqlalchemy import Select, exists, func, select, union_all
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from loyalty.db import utcnow
@@ -122,25 +121,6 @@ def parse(args: Mapping[str, str]) -> MemberFilters:
 # --- the statement ----------------------------------------------------------------------------
 
 
-# What separates the words of a name: "Émilie Test-Kayser" is found by "kayser" too.
-NAME_WORD_SEPARATORS = (" ", "-", "'")
-
-
-def name_matches(text: str) -> ColumnElement[bool]:
-    """The name, or one of its words, starts with `text` (accents and case ignored).
-
-    The start of the name reads the (merchant, name) index; a later word ("faber" in
-    "david faber") the trigram index on PostgreSQL (`LIKE '% faber%'`), a scan on SQLite."""
-    key = search_key(text)
-    return or_(
-        Customer.name_search.startswith(key, autoescape=True),
-        *(
-            Customer.name_search.contains(separator + key, autoescape=True)
-            for separator in NAME_WORD_SEPARATORS
-        ),
-    )
-
-
 def _text_condition(merchant: Merchant, text: str) -> tuple[Any, bool]:
     """(condition, by_name) for the search text; by_name: order by name (the index's order)."""
     if "@" in text:
@@ -160,7 +140,7 @@ def _text_condition(merchant: Merchant, text: str) -> tuple[Any, bool]:
             .where(Customer.merchant_id == merchant.id, Customer.phone == phone)
         )
         return LoyaltyMember.id.in_(union_all(by_card, by_phone)), False
-    by_name = name_matches(text)
+    by_name = Customer.name_search.startswith(search_key(text), autoescape=True)
     if " " in text:
         return by_name, True
     # One word may be the start of a name or of an e-mail address ("jean.dupont"): both

@@ -46,23 +46,11 @@ def test_email_prefix_finds_the_member(session, tenant, people) -> None:
     assert _find(session, tenant, q="eloise@") == [people["eloise"].id]
 
 
-def test_one_word_finds_names_surnames_and_email_addresses_starting_with_it(
-    session, tenant, people
-) -> None:
-    zoe = factories.make_member(session, tenant, name="Zoé Klein", email="webmaster@example.com")
+def test_one_word_finds_names_and_email_addresses_starting_with_it(session, tenant, people) -> None:
+    factories.make_member(session, tenant, name="Zoé Klein", email="webmaster@example.com")
     marc_weber = people["marc"]  # name "Marc Weber", e-mail marc@weber.lu
     assert _find(session, tenant, q="marc") == [marc_weber.id]
-    assert sorted(_find(session, tenant, q="web")) == sorted([marc_weber.id, zoe.id])
-    assert _find(session, tenant, q="klein") == [zoe.id]
-    assert _find(session, tenant, q="lein") == []  # the start of a word, not any part of it
-
-
-def test_a_double_barrelled_surname_is_found_by_either_half(session, tenant) -> None:
-    emilie = factories.make_member(session, tenant, name="Émilie Test-Kayser")
-    oconnor = factories.make_member(session, tenant, name="Siobhan O'Connor")
-    assert _find(session, tenant, q="kayser") == [emilie.id]
-    assert _find(session, tenant, q="Test-Kay") == [emilie.id]
-    assert _find(session, tenant, q="connor") == [oconnor.id]
+    assert len(_find(session, tenant, q="web")) == 1  # webmaster@, not "Marc Weber"
 
 
 def test_phone_in_national_or_international_form_finds_the_member(session, tenant, people) -> None:
