@@ -215,6 +215,9 @@ def test_block_and_unblock_are_audited(client, manager, anna, session) -> None:
     page = client.get(f"/backoffice/members/{anna.id}").get_data(as_text=True)
     assert "Unblock card" in page
     assert ">Blocked</span>" in page  # the word staff use, as on the list and in the flash
+    assert '<option value="suspended" >Blocked</option>' in client.get(
+        "/backoffice/members"
+    ).get_data(as_text=True)
     assert "Suspended" not in page
     client.post(f"/backoffice/members/{anna.id}/unblock")
     session.expire_all()
