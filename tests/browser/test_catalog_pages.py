@@ -48,6 +48,8 @@ def _seed(app: Flask) -> dict[str, Any]:
         )
         remich = merchants.create_shop(session, merchant=merchant, name="Remich")
         merchants.create_shop(session, merchant=merchant, name="Grevenmacher")
+        # A name without a space to break at: the shop list and every shop picker must wrap it.
+        merchants.create_shop(session, merchant=merchant, name="Wasserbillig" + "W" * 100)
         owner = merchants.create_user(session, email=OWNER, password=PASSWORD, name="Marc Schmit")
         merchants.add_membership(session, user=owner, merchant=merchant, role=Role.OWNER)
         actor = Actor(user_id=owner.id, role=Role.OWNER)
@@ -154,6 +156,8 @@ PAGES = {
     "reward-new": "/backoffice/rewards/new",
     "branding": "/backoffice/branding",
     "audit": "/backoffice/audit",
+    "shops": "/backoffice/shops",
+    "segment-new": "/backoffice/segments/new",
 }
 
 
