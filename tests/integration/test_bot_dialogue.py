@@ -88,6 +88,11 @@ def member_of(session, chat: Chat) -> LoyaltyMember | None:
     return identity.member if identity else None
 
 
+def sms_chat(session, tenant, address: str) -> Chat:
+    """A conversation by SMS from `address` to the merchant's own number."""
+    return Chat(session, channel=ChannelKind.SMS, address=address, merchant_id=tenant.merchant.id)
+
+
 def join_by_telegram(session, tenant, chat: Chat, phone="+352621123456") -> LoyaltyMember:
     assert "Reply YES" in chat.say(f"/start join_{tenant.program.join_code}")
     chat.say(payload="yes")
@@ -134,9 +139,7 @@ def test_someone_elses_contact_is_refused(session, tenant):
 
 
 def test_sms_join_on_merchants_own_number_needs_no_code(session, tenant):
-    chat = Chat(
-        session, channel=ChannelKind.SMS, address="+352621555000", merchant_id=tenant.merchant.id
-    )
+    chat = sms_chat(session, tenant, "+352621555000")
     assert "YES" in chat.say("join")
     assert "Welcome" in chat.say("YES")
     member = member_of(session, chat)
@@ -276,9 +279,7 @@ def test_rewards_redeem_with_confirmation_and_voucher_scanned_at_till(session, t
 def test_redeem_by_number_and_refusals(session, tenant):
     factories.make_reward(session, tenant, cost=20, name="Coffee")
     factories.make_reward(session, tenant, cost=1000, name="Bike")
-    chat = Chat(
-        session, channel=ChannelKind.SMS, address="+352621555111", merchant_id=tenant.merchant.id
-    )
+    chat = sms_chat(session, tenant, "+352621555111")
     chat.say("JOIN")
     chat.say("oui")
     chat.say("REWARDS")
@@ -319,9 +320,7 @@ def test_language_changes_replies_and_customer(session, tenant):
 
 
 def test_stop_and_start_opt_the_channel_out_and_in(session, tenant):
-    chat = Chat(
-        session, channel=ChannelKind.SMS, address="+352621555222", merchant_id=tenant.merchant.id
-    )
+    chat = sms_chat(session, tenant, "+352621555222")
     chat.say("JOIN")
     chat.say("YES")
     for word in ("STOP", "stopall", "Unsubscribe", "cancel", "END", "quit"):
@@ -384,9 +383,7 @@ def test_a_failing_turn_is_apologised_for_and_rolled_back(session, tenant, monke
 
 
 def test_sms_replies_fit_one_segment_where_possible(session, tenant):
-    chat = Chat(
-        session, channel=ChannelKind.SMS, address="+352621555333", merchant_id=tenant.merchant.id
-    )
+    chat = sms_chat(session, tenant, "+352621555333")
     for message in ("JOIN", "YES", "BALANCE", "HELP", "blah", "STOP", "START", "history"):
         for reply in chat.send(message):
             if "http" not in reply.text:
@@ -408,9 +405,7 @@ def test_enroll_service_member_is_found_by_sms_sender(session, tenant):
         phone="+352621555444",
         now=NOW,
     )
-    chat = Chat(
-        session, channel=ChannelKind.SMS, address="+352621555444", merchant_id=tenant.merchant.id
-    )
+    chat = sms_chat(session, tenant, "+352621555444")
     assert f"{member.points_balance} points" in chat.say("solde")
 
 
@@ -455,9 +450,7 @@ def test_balance_names_the_next_reward_on_the_ladder_with_a_bar_in_telegram(sess
     reply = chat.say("balance")
     assert "Next reward: Croissant box in 75 pts." in reply
     assert "▓▓░░░░░░░░ 25%" in reply
-    sms = Chat(
-        session, channel=ChannelKind.SMS, address="+352621555777", merchant_id=tenant.merchant.id
-    )
+    sms = sms_chat(session, tenant, "+352621555777")
     sms.say("JOIN")
     sms.say("oui")
     text = sms.say("BALANCE")
@@ -584,9 +577,7 @@ def test_start_after_stop_confirms_messages_are_back_then_shows_the_menu(
 
 
 def test_sms_start_after_stop_confirms_then_shows_the_menu(session, tenant):
-    chat = Chat(
-        session, channel=ChannelKind.SMS, address="+352621555888", merchant_id=tenant.merchant.id
-    )
+    chat = sms_chat(session, tenant, "+352621555888")
     chat.say("JOIN")
     chat.say("YES")
     chat.say("STOP")
@@ -618,9 +609,7 @@ def test_the_rewards_list_reads_number_name_and_cost_with_its_unit_starring_thos
 
 def test_the_rewards_list_by_sms_stays_in_the_gsm_alphabet(session, tenant):
     factories.make_reward(session, tenant, cost=20, name="Coffee")
-    chat = Chat(
-        session, channel=ChannelKind.SMS, address="+352621555999", merchant_id=tenant.merchant.id
-    )
+    chat = sms_chat(session, tenant, "+352621555999")
     chat.say("JOIN")
     chat.say("YES")
     listing = chat.say("REWARDS")
